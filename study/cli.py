@@ -1,0 +1,63 @@
+"""`study` command line: run, resume, status, ls (and the helpers for classifiers, reports)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from study.paths import STORAGE_ENV, TRACKING_ENV
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--storage", help=f"storage root for studies (default ${STORAGE_ENV} "
+                   "or ./study_runs); use shared storage (NFS/S3) on a cluster")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="study", description="GAN mode-coverage studies on Ray Tune + Ray Train + MLflow.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a study from a YAML spec")
+    run.add_argument("spec", help="study spec, e.g. search_spaces/quickstart.yaml")
+    _common(run)
+    run.add_argument("--tracking-uri", help=f"MLflow tracking URI (default ${TRACKING_ENV} or "
+                     "sqlite:///./mlflow.db)")
+    run.add_argument("--address", help="Ray cluster address (default $RAY_ADDRESS, else a "
+                     "local Ray)")
+    run.add_argument("--data-root", help="folder with offline data set copies "
+                     "(default $STUDY_DATA_ROOT)")
+
+    resume = sub.add_parser("resume", help="continue an interrupted study")
+    resume.add_argument("study", help="study name (under the storage root) or its folder")
+    _common(resume)
+    resume.add_argument("--address", help="Ray cluster address")
+
+    status = sub.add_parser("status", help="trials by state and the best result so far")
+    status.add_argument("study", nargs="?", help="one study (default: all)")
+    _common(status)
+
+    ls = sub.add_parser("ls", help="list studies")
+    _common(ls)
+
+    validate = sub.add_parser("validate", help="check a spec without running it")
+    validate.add_argument("spec")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from study import commands
+
+    try:
+        return commands.dispatch(args)
+    except commands.USER_ERRORS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: continue with `study resume NAME`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""Run, resume and inspect studies: the functions behind the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from study import tuner as tuning
+from study.paths import StudyRecord, find_study, storage_root, study_dir, tracking_uri
+from study.progress import ProgressCallback
+from study.spec import SpecError, StudySpec, load_spec
+from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
+from study.trial import root_cause
+
+SPEC_COPY = "spec.yaml"
+TUNE_DIR = "tune"
+RESULTS_FILE = "results.parquet"
+# Final metrics kept in the results table (besides the study's own metrics).
+_RESULT_METRICS = ("step", "modes", "high_quality_pct", "reverse_kl", "reverse_kl_log10", "fid",
+                   "is_mean", "precision", "recall", "density", "coverage", "nmi", "ari",
+                   "purity", "cluster_acc", "acceptance_rate", "time_total_s")
+
+
+class StudyExists(FileExistsError):
+    pass
+
+
+@dataclass
+class StudyOutcome:
+    folder: Path
+    record: StudyRecord
+    table: pd.DataFrame
+    errors: int
+
+
+def connect_ray(address: str | None = None) -> None:
+    """Join RAY_ADDRESS / --address when given, else start (or reuse) a local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    kwargs: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": False}
+    if address:
+        ray.init(address=address, **kwargs)
+    else:
+        ray.init(include_dashboard=False, **kwargs)
+
+
+def _static_params(spec: StudySpec) -> dict[str, Any]:
+    return {"trainer": spec.trainer, "dataset": spec.dataset.model_dump(), "fixed": spec.fixed,
+            "budget.steps": spec.budget.steps, "eval_every": spec.eval_every,
+            "eval_samples": spec.eval_samples, "workers": spec.resources.workers}
+
+
+def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> Any:
+    from ray import tune
+
+    plan = tuning.trial_plan(spec, folder, record.data_root)
+    trainable = tuning.trainable(plan)
+    if restore:
+        return tune.Tuner.restore(
+            str(folder / TUNE_DIR), trainable, param_space=tuning.param_space(spec),
+            resume_unfinished=True, resume_errored=False, restart_errored=False,
+        )
+    multi = len(spec.metrics) > 1
+    callbacks = [
+        MLflowTrialCallback(record.tracking_uri, record.experiment_id, record.parent_run_id,
+                            spec.name, str(folder / "artifacts"), _static_params(spec)),
+        ProgressCallback(spec.metrics, spec.budget.steps),
+    ]
+    return tune.Tuner(
+        trainable,
+        param_space=tuning.param_space(spec),
+        tune_config=tune.TuneConfig(
+            metric=None if multi else spec.metrics[0], mode=None if multi else spec.modes[0],
+            search_alg=tuning.searcher(spec, folder), scheduler=tuning.scheduler(spec),
+            num_samples=tuning.num_samples(spec),
+            max_concurrent_trials=spec.max_concurrent_trials,
+        ),
+        run_config=tune.RunConfig(
+            name=TUNE_DIR, storage_path=str(folder), callbacks=callbacks, verbose=0,
+            failure_config=tune.FailureConfig(max_failures=0),
+        ),
+    )
+
+
+def create_study(
+    spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
+    data_root: str | None = None,
+) -> tuple[StudySpec, Path, StudyRecord]:
+    """Validate the spec, make the study folder and the MLflow parent run."""
+    from mlflow.tracking import MlflowClient
+
+    spec = load_spec(spec_path)
+    folder = study_dir(storage_root(storage), spec.name)
+    if (folder / "study.json").is_file():
+        raise StudyExists(
+            f"study {spec.name!r} already exists in {folder}: continue it with "
+            f"`study resume {spec.name}`, or give the spec another name"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(spec_path, folder / SPEC_COPY)
+    uri = tracking_uri(tracking)
+    client = MlflowClient(uri)
+    exp_id = ensure_experiment(client, spec.name, uri)
+    parent = create_parent_run(client, exp_id, spec.name, spec.model_dump(mode="json"),
+                               spec.digest(), folder / SPEC_COPY)
+    root = str(Path(data_root).resolve()) if data_root else os.environ.get("STUDY_DATA_ROOT")
+    record = StudyRecord(spec.name, spec.digest(), uri, exp_id, parent,
+                         dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), root)
+    record.save(folder)
+    return spec, folder, record
+
+
+def run_study(
+    spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
+    address: str | None = None, data_root: str | None = None,
+) -> StudyOutcome:
+    spec, folder, record = create_study(spec_path, storage, tracking, data_root)
+    print(f"study {spec.name}: folder {folder}, MLflow {record.tracking_uri}", flush=True)
+    connect_ray(address)
+    return _fit(spec, folder, record, restore=False)
+
+
+def resume_study(
+    name_or_path: str, storage: str | None = None, address: str | None = None
+) -> StudyOutcome:
+    from ray import tune
+
+    folder = find_study(name_or_path, storage_root(storage))
+    record = StudyRecord.load(folder)
+    spec = load_spec(folder / SPEC_COPY)
+    if spec.digest() != record.spec_hash:
+        raise SpecError(f"{folder / SPEC_COPY} changed since the study started; restore it")
+    connect_ray(address)
+    restore = tune.Tuner.can_restore(str(folder / TUNE_DIR))
+    print(f"study {spec.name}: resuming from {folder}", flush=True)
+    return _fit(spec, folder, record, restore=restore)
+
+
+def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> StudyOutcome:
+    from mlflow.tracking import MlflowClient
+
+    grid = _make_tuner(spec, folder, record, restore).fit()
+    table = results_table(grid, spec)
+    tmp = folder / (RESULTS_FILE + ".tmp")
+    table.to_parquet(tmp, index=False)
+    os.replace(tmp, folder / RESULTS_FILE)
+    client = MlflowClient(record.tracking_uri)
+    client.log_artifact(record.parent_run_id, str(folder / RESULTS_FILE))
+    errors = int(sum(r.error is not None for r in grid))
+    client.set_terminated(record.parent_run_id, "FAILED" if errors == len(grid) else "FINISHED")
+    return StudyOutcome(folder, record, table, errors)
+
+
+_TRIAL_ID = re.compile(r"([0-9a-f]{5}_\d{5})")
+
+
+def results_table(grid: Any, spec: StudySpec) -> pd.DataFrame:
+    """One row per trial, failed ones included: id, status, settings, seed, final metrics."""
+    rows = []
+    for result in grid:
+        metrics = result.metrics or {}
+        match = _TRIAL_ID.search(Path(result.path).name) if result.path else None
+        row: dict[str, Any] = {
+            "trial_id": metrics.get("trial_id") or (match.group(1) if match else "?"),
+            "status": "ERROR" if result.error is not None else "TERMINATED",
+        }
+        row |= {k: v for k, v in (result.config or {}).items() if not k.startswith("__")}
+        row |= {k: v for k, v in metrics.items() if k in _RESULT_METRICS or k in spec.metrics}
+        if result.error is not None:
+            row["error"] = root_cause(result.error)
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    key, ascending = spec.metrics[0], spec.modes[0] == "min"
+    if key in table:
+        table = table.sort_values(key, ascending=ascending, na_position="last")
+    return table.reset_index(drop=True)
+
+
+def print_summary(outcome: StudyOutcome) -> None:
+    rec = outcome.record
+    with pd.option_context("display.width", 160, "display.max_columns", 30):
+        print(outcome.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"\nresults: {outcome.folder / RESULTS_FILE}")
+    if outcome.errors:
+        print(f"{outcome.errors} trial(s) failed: see `study status {rec.name}`")
+    print(f"compare runs in the MLflow UI: mlflow ui --backend-store-uri {rec.tracking_uri}")
+
+
+def load_spec_dict(folder: Path) -> dict[str, Any]:
+    return yaml.safe_load((folder / SPEC_COPY).read_text())
+
+
+def eprint(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)

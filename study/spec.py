@@ -1,0 +1,269 @@
+"""Study specification: the YAML file in `search_spaces/`, validated on load.
+
+Errors name the field (`search.k.low`, `resources.workers`, ...) and what was expected. Values of
+the trainer's own settings are checked against the trainer's config model, so an impossible k or
+τ is caught before any trial starts, whether it is fixed or a bound of the search space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class SpecError(ValueError):
+    """The study spec is invalid; the message names the file and each bad field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- search space ---------------------------------------------------------------------------
+
+
+class Uniform(_Strict):
+    type: Literal["uniform"]
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _order(self) -> Uniform:
+        if not self.low < self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+    def labelled_bounds(self) -> list[tuple[str, Any]]:
+        return [("low", self.low), ("high", self.high)]
+
+
+class LogUniform(Uniform):
+    type: Literal["loguniform"]  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _positive(self) -> LogUniform:
+        if self.low <= 0 or self.high <= 0:
+            raise ValueError(f"a log range needs bounds > 0, got low={self.low}, high={self.high}")
+        return self
+
+
+class IntRange(_Strict):
+    type: Literal["int"]
+    low: int
+    high: int  # inclusive
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _order(self) -> IntRange:
+        if not self.low <= self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs bounds > 0, got low={self.low}")
+        return self
+
+    def labelled_bounds(self) -> list[tuple[str, Any]]:
+        return [("low", self.low), ("high", self.high)]
+
+
+class Choice(_Strict):
+    type: Literal["choice", "grid"]
+    values: list[Any] = Field(min_length=1)
+
+    def labelled_bounds(self) -> list[tuple[str, Any]]:
+        return [(f"values[{i}]", v) for i, v in enumerate(self.values)]
+
+
+Param = Annotated[Uniform | LogUniform | IntRange | Choice, Field(discriminator="type")]
+
+
+# ---- the rest of the spec -------------------------------------------------------------------
+
+
+class DatasetSpec(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class SearcherSpec(_Strict):
+    type: Literal["grid", "random", "optuna"] = "random"
+    sampler: Literal["tpe", "nsga2", "random"] = "tpe"
+    seed: int | None = 0
+
+
+class SchedulerSpec(_Strict):
+    type: Literal["none", "asha", "pbt", "pb2"] = "none"
+    grace_period: int | None = Field(
+        None, ge=1, description="ASHA: steps before a trial may be stopped (default eval_every)"
+    )
+    reduction_factor: float = Field(3.0, gt=1)
+    perturbation_interval: int | None = Field(
+        None, ge=1, description="PBT/PB2: steps between exploits (default checkpoint_every)"
+    )
+    quantile_fraction: float = Field(0.25, gt=0, le=0.5)
+    resample_probability: float = Field(0.25, ge=0, le=1)
+    mutations: dict[str, Param] = Field(default_factory=dict)
+
+
+class Resources(_Strict):
+    workers: int = Field(1, ge=1)
+    cpus_per_worker: float = Field(1, gt=0)
+    gpus_per_worker: float = Field(0, ge=0)
+
+
+class Budget(_Strict):
+    steps: int = Field(ge=1)
+    time_s: float | None = Field(None, gt=0)
+
+
+class StudySpec(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    description: str = ""
+    trainer: str
+    dataset: DatasetSpec
+    fixed: dict[str, Any] = Field(default_factory=dict)
+    search: dict[str, Param] = Field(default_factory=dict)
+    searcher: SearcherSpec = SearcherSpec()
+    scheduler: SchedulerSpec = SchedulerSpec()
+    metric: str | list[str] = "reverse_kl"
+    mode: Literal["min", "max"] | list[Literal["min", "max"]] = "min"
+    num_samples: int = Field(1, ge=1)
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    resources: Resources = Resources()
+    max_concurrent_trials: int = Field(1, ge=1)
+    eval_every: int = Field(500, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
+    eval_samples: int = Field(2500, ge=10)
+    budget: Budget
+    max_failures: int = Field(0, ge=0, description="retries of a trial after a worker failure")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds must be distinct, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudySpec:
+        metrics = self.metric if isinstance(self.metric, list) else [self.metric]
+        modes = self.mode if isinstance(self.mode, list) else [self.mode] * len(metrics)
+        if len(metrics) != len(modes):
+            raise ValueError(f"metric and mode need the same length, got {metrics} and {modes}")
+        if len(metrics) > 1 and self.searcher.type != "optuna":
+            raise ValueError("several metrics (multi-objective) need searcher.type: optuna")
+        if len(metrics) > 1 and self.scheduler.type != "none":
+            raise ValueError("a multi-objective study cannot use a scheduler (none allowed)")
+        if self.checkpoint_every % self.eval_every:
+            raise ValueError(
+                f"checkpoint_every ({self.checkpoint_every}) must be a multiple of eval_every "
+                f"({self.eval_every}): checkpoints are taken at evaluation steps"
+            )
+        overlap = set(self.fixed) & set(self.search)
+        if overlap:
+            raise ValueError(f"{sorted(overlap)} appear both in fixed and in search")
+        grid = [k for k, p in self.search.items() if isinstance(p, Choice) and p.type == "grid"]
+        if grid and self.searcher.type == "optuna":
+            raise ValueError(f"grid parameters {grid} need searcher.type grid or random")
+        if self.searcher.type == "grid" and any(
+            not (isinstance(p, Choice)) for p in self.search.values()
+        ):
+            raise ValueError("searcher.type grid needs every search parameter as choice/grid")
+        if self.scheduler.type in ("pbt", "pb2") and not self.scheduler.mutations:
+            raise ValueError("scheduler.mutations: PBT/PB2 need at least one parameter to mutate")
+        if self.scheduler.type == "pb2":
+            bad = [k for k, p in self.scheduler.mutations.items() if isinstance(p, Choice)]
+            if bad:
+                raise ValueError(f"scheduler.mutations {bad}: PB2 takes continuous bounds only")
+        return self
+
+    @property
+    def metrics(self) -> list[str]:
+        return self.metric if isinstance(self.metric, list) else [self.metric]
+
+    @property
+    def modes(self) -> list[str]:
+        return self.mode if isinstance(self.mode, list) else [self.mode] * len(self.metrics)
+
+    def digest(self) -> str:
+        """Stable hash of the validated spec: two files that mean the same study hash alike."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _loc(err: dict[str, Any]) -> str:
+    # Drop pydantic's union tags (e.g. "loguniform") so the path reads like the YAML.
+    parts = [str(p) for p in err["loc"] if p not in ("uniform", "loguniform", "int", "choice")]
+    return ".".join(parts) or "(top level)"
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = [f"invalid study spec {source}:"]
+    for err in exc.errors():
+        msg = err["msg"].removeprefix("Value error, ")
+        got = f" (got {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
+        if err["type"] == "extra_forbidden":
+            msg, got = "unknown key", ""
+        lines.append(f"  {_loc(err)}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
+    if not isinstance(data, dict):
+        raise SpecError(f"invalid study spec {source}: expected a mapping at the top level")
+    try:
+        spec = StudySpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(source, exc)) from None
+    _check_against_trainer(spec, source)
+    return spec
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError(f"study spec {path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"study spec {path}: not valid YAML: {exc}") from None
+    return parse_spec(data, str(path))
+
+
+def _config_errors(cfg_model: type[BaseModel], values: dict[str, Any]) -> list[tuple[str, str]]:
+    try:
+        cfg_model.model_validate(values)
+    except ValidationError as exc:
+        return [
+            (".".join(str(p) for p in e["loc"]),
+             e["msg"].removeprefix("Value error, ") + (f" (got {e['input']!r})" if "input" in e else ""))
+            for e in exc.errors()
+        ]
+    return []
+
+
+def _check_against_trainer(spec: StudySpec, source: str) -> None:
+    """Validate fixed values and every search bound against the trainer's config model."""
+    from trainables.registry import TrainerError, get_method
+
+    try:
+        cfg_model = get_method(spec.trainer).Config
+    except TrainerError as exc:
+        raise SpecError(f"invalid study spec {source}:\n  trainer: {exc}") from None
+    problems = [f"fixed.{f}: {m}" for f, m in _config_errors(cfg_model, spec.fixed)]
+    sections = [("search", spec.search), ("scheduler.mutations", spec.scheduler.mutations)]
+    for section, params in sections:
+        for name, param in params.items():
+            if name not in cfg_model.model_fields:
+                problems.append(f"{section}.{name}: not a setting of trainer {spec.trainer!r}")
+                continue
+            for label, value in param.labelled_bounds():
+                errs = _config_errors(cfg_model, spec.fixed | {name: value})
+                problems += [f"{section}.{name}.{label}: {m}" for f, m in errs if f == name]
+    if problems:
+        lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
+        raise SpecError("\n".join(lines))

@@ -1,0 +1,77 @@
+"""`study status` and `study ls`: read the Tune experiment state and MLflow, no Ray needed."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from study.paths import StudyRecord, find_study, list_studies, storage_root
+from study.spec import load_spec
+
+TUNE_DIR = "tune"
+
+
+def trial_states(folder: Path) -> list[dict[str, Any]]:
+    """Trials recorded in the newest Tune experiment state: id, status, config, last result."""
+    states = sorted((folder / TUNE_DIR).glob("experiment_state-*.json"))
+    if not states:
+        return []
+    data = json.loads(states[-1].read_text())
+    out = []
+    for item in data.get("trial_data", []):
+        trial_json = json.loads(item[0]) if isinstance(item, list) else item
+        runtime = json.loads(item[1]) if isinstance(item, list) and len(item) > 1 else {}
+        out.append({
+            "trial_id": trial_json.get("trial_id"),
+            "status": trial_json.get("status"),
+            "config": _decode(trial_json.get("config", {})),
+            "last_result": runtime.get("last_result", {}) if isinstance(runtime, dict) else {},
+        })
+    return out
+
+
+def _decode(value: Any) -> Any:
+    # Tune stores configs as cloudpickled hex for safety; show only plain JSON configs.
+    return value if isinstance(value, dict) else {}
+
+
+def print_status(name: str | None, storage: str | None) -> int:
+    root = storage_root(storage)
+    names = [name] if name else list_studies(root)
+    if not names:
+        print(f"no studies under {root}")
+        return 0
+    for n in names:
+        folder = find_study(n, root)
+        record = StudyRecord.load(folder)
+        spec = load_spec(folder / "spec.yaml")
+        trials = trial_states(folder)
+        counts = Counter(t["status"] for t in trials)
+        summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "not started"
+        print(f"{record.name}: {len(trials)} trials ({summary})  folder {folder}")
+        metric, mode = spec.metrics[0], spec.modes[0]
+        scored = [t for t in trials if isinstance(t["last_result"].get(metric), int | float)]
+        if scored:
+            pick = min if mode == "min" else max
+            best = pick(scored, key=lambda t: t["last_result"][metric])
+            print(f"  best so far: {metric}={best['last_result'][metric]:.4g} "
+                  f"(trial {best['trial_id']}, step {best['last_result'].get('step')})")
+        for t in trials:
+            if t["status"] == "ERROR":
+                print(f"  {t['trial_id']} ERROR")
+        print(f"  MLflow: {record.tracking_uri} (experiment {record.name})")
+    return 0
+
+
+def print_ls(storage: str | None) -> int:
+    root = storage_root(storage)
+    names = list_studies(root)
+    if not names:
+        print(f"no studies under {root}")
+        return 0
+    for n in names:
+        record = StudyRecord.load(root / n)
+        print(f"{n}\tcreated {record.created}\tspec {record.spec_hash}")
+    return 0

@@ -1,0 +1,201 @@
+"""MLflow: one parent run per study, one child run per trial, written from the Tune driver.
+
+Only the driver writes (a Tune callback), so a local sqlite store never sees concurrent writers.
+A trial's run is found again by its `trial_id` tag, so a resumed study or a restarted trial
+reuses its run; metric steps already logged are skipped, so a replay after resume adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.tracking import MlflowClient
+from ray import tune
+
+TRIAL_TAG = "trial_id"
+STUDY_TAG = "study"
+# Tune's bookkeeping that says nothing about the model.
+_SKIP = {"timestamp", "done", "pid", "node_ip", "hostname", "time_since_restore",
+         "iterations_since_restore", "date", "checkpoint_dir_name", "should_checkpoint"}
+
+
+def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts → dotted keys (MLflow params must be flat)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out |= flatten(v, key + ".")
+        else:
+            out[key] = v
+    return out
+
+
+def library_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("torch", "torchvision", "ray", "mlflow", "optuna", "numpy", "scipy",
+                "scikit-learn", "torch-fidelity", "pyarrow", "gan-mode-study"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "absent"
+    return out
+
+
+def git_revision() -> str:
+    try:
+        root = Path(__file__).resolve().parents[1]
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, timeout=5)
+        return rev.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _local_artifact_root(uri: str) -> str | None:
+    """Beside a local sqlite store, artifacts go to ./mlartifacts next to the database file."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return None
+
+
+def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    return client.create_experiment(name, artifact_location=_local_artifact_root(uri))
+
+
+def create_parent_run(
+    client: MlflowClient, experiment_id: str, name: str, spec: dict[str, Any], spec_hash: str,
+    spec_path: Path,
+) -> str:
+    tags = {STUDY_TAG: name, "spec_hash": spec_hash, "git_revision": git_revision(),
+            "mlflow.runName": name, "kind": "study",
+            "platform": f"{platform.system()} {platform.machine()} {platform.node()}"}
+    tags |= {f"version.{k}": v for k, v in library_versions().items()}
+    run = client.create_run(experiment_id, tags=tags)
+    params = {k: json.dumps(v) if isinstance(v, list | dict) else v
+              for k, v in flatten(spec).items()}
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+    client.log_artifact(run.info.run_id, str(spec_path))
+    return run.info.run_id
+
+
+class MLflowTrialCallback(tune.Callback):
+    """Tune callback: a child run per trial under the study's parent run."""
+
+    def __init__(self, uri: str, experiment_id: str, parent_run_id: str, study: str,
+                 artifact_root: str, static_params: dict[str, Any]) -> None:
+        self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
+        self.study, self.artifact_root, self.static_params = study, artifact_root, static_params
+        self._runs: dict[str, str] = {}
+        self._last_step: dict[str, float] = {}
+        self._client: MlflowClient | None = None
+
+    def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with the experiment
+        state = self.__dict__.copy()
+        state["_client"], state["_runs"], state["_last_step"] = None, {}, {}
+        return state
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = MlflowClient(self.uri)
+        return self._client
+
+    def run_id(self, trial: Any) -> str:
+        """The trial's run: cached, else found by tag (resume), else created."""
+        tid = trial.trial_id
+        if tid in self._runs:
+            return self._runs[tid]
+        found = self.client.search_runs(
+            [self.experiment_id],
+            f"tags.{TRIAL_TAG} = '{tid}' and tags.{STUDY_TAG} = '{self.study}'",
+            max_results=2,
+        )
+        if found:
+            run_id = found[0].info.run_id
+            history = self.client.get_metric_history(run_id, "step")
+            self._last_step[tid] = max((m.value for m in history), default=-math.inf)
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            run_id = self._create(trial)
+            self._last_step[tid] = -math.inf
+        self._runs[tid] = run_id
+        return run_id
+
+    def _create(self, trial: Any) -> str:
+        config = {k: v for k, v in trial.config.items() if not k.startswith("__")}
+        tags = {"mlflow.parentRunId": self.parent_run_id, TRIAL_TAG: trial.trial_id,
+                STUDY_TAG: self.study, "mlflow.runName": f"{self.study}/{trial.trial_id}"}
+        run = self.client.create_run(self.experiment_id, tags=tags)
+        params = flatten(self.static_params) | flatten(config)
+        self.client.log_batch(run.info.run_id,
+                              params=[Param(k, str(v)[:6000]) for k, v in params.items()])
+        return run.info.run_id
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.run_id(trial)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
+                        **info: Any) -> None:
+        run_id, tid = self.run_id(trial), trial.trial_id
+        step = result.get("step", result.get("training_iteration", 0))
+        if step <= self._last_step.get(tid, -math.inf):
+            return  # replayed after a resume: already logged
+        self._last_step[tid] = step
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, float(v), now, int(step)) for k, v in result.items()
+                   if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)
+                   and math.isfinite(float(v))]
+        tags = []
+        if isinstance(result.get("checkpoint_path"), str):
+            tags.append(RunTag("last_checkpoint", result["checkpoint_path"]))
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+
+    def _finish(self, trial: Any, status: str, reason: str | None = None) -> None:
+        run_id = self.run_id(trial)
+        final = {k: v for k, v in (trial.last_result or {}).items()
+                 if isinstance(v, int | float | str) and k not in _SKIP}
+        self.client.log_dict(run_id, {"trial_id": trial.trial_id, "status": status,
+                                      "final_metrics": final, "failure_reason": reason},
+                             "final_metrics.json")
+        folder = Path(self.artifact_root) / trial.trial_id
+        if folder.is_dir():
+            self.client.log_artifacts(run_id, str(folder), "samples")
+        if reason:
+            self.client.set_tag(run_id, "failure_reason", reason[:5000])
+        self.client.set_terminated(run_id, status)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, "FINISHED")
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._finish(trial, "FAILED", failure_reason(trial))
+
+
+def failure_reason(trial: Any) -> str:
+    """The last meaningful line of the trial's error (e.g. 'loss_d is nan at step 37')."""
+    text = ""
+    try:
+        # The local error file is written before callbacks run; storage may lag behind it.
+        if trial.error_file and Path(trial.error_file).is_file():
+            text = Path(trial.error_file).read_text()
+        elif (err := trial.get_error()) is not None:
+            text = str(err)
+    except Exception:  # unreadable: still record that it failed
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+    line = (errors or lines or ["trial failed (no error text recorded)"])[-1]
+    return line.removeprefix("study.trial.TrialFailed: ")

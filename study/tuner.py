@@ -1,0 +1,111 @@
+"""Spec → Ray Tune objects: param space, searcher, scheduler, the wrapped trainable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+
+from study.spec import Choice, IntRange, LogUniform, Param, StudySpec, Uniform
+from study.trial import SEED_KEY, TrialPlan, run_trial
+
+OPTUNA_JOURNAL = "optuna.journal"
+
+
+def tune_domain(p: Param, grid_ok: bool = True) -> Any:
+    if isinstance(p, LogUniform):
+        return tune.loguniform(p.low, p.high)
+    if isinstance(p, Uniform):
+        return tune.uniform(p.low, p.high)
+    if isinstance(p, IntRange):
+        return (tune.lograndint if p.log else tune.randint)(p.low, p.high + 1)
+    assert isinstance(p, Choice)
+    if p.type == "grid" and grid_ok:
+        return tune.grid_search(p.values)
+    return tune.choice(p.values)
+
+
+def uses_repeater(spec: StudySpec) -> bool:
+    """Optuna cannot take grid_search, so seeds repeat each suggestion through a Repeater."""
+    return spec.searcher.type == "optuna"
+
+
+def param_space(spec: StudySpec) -> dict[str, Any]:
+    grid = spec.searcher.type == "grid"
+    space = {}
+    for name, p in spec.search.items():
+        if grid and isinstance(p, Choice):
+            space[name] = tune.grid_search(p.values)
+        else:
+            space[name] = tune_domain(p)
+    for name, p in spec.scheduler.mutations.items():
+        # A mutated setting must start somewhere: from the spec's fixed value or its range.
+        if name not in space and name not in spec.fixed:
+            space[name] = tune_domain(p, grid_ok=False)
+    if not uses_repeater(spec):
+        space[SEED_KEY] = tune.grid_search(spec.seeds)
+    return space
+
+
+def searcher(spec: StudySpec, study_dir: Path) -> Any:
+    if spec.searcher.type in ("grid", "random"):
+        return None  # Tune's BasicVariantGenerator
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+    from ray.tune.search import Repeater
+    from ray.tune.search.optuna import OptunaSearch
+
+    seed = spec.searcher.seed
+    samplers = {
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+        "random": lambda: optuna.samplers.RandomSampler(seed=seed),
+    }
+    multi = len(spec.metrics) > 1
+    search = OptunaSearch(
+        metric=spec.metrics if multi else spec.metrics[0],
+        mode=spec.modes if multi else spec.modes[0],
+        sampler=samplers[spec.searcher.sampler](),
+        study_name=spec.name,
+        # A journal file in the study folder: resume continues the same Optuna study and
+        # optuna-dashboard can open it.
+        storage=JournalStorage(JournalFileBackend(str(study_dir / OPTUNA_JOURNAL))),
+    )
+    # Each suggestion is trained once per seed; Optuna sees the mean over seeds.
+    return Repeater(search, repeat=len(spec.seeds), set_index=True)
+
+
+def scheduler(spec: StudySpec) -> Any:
+    s = spec.scheduler
+    if s.type == "none":
+        return None
+    if s.type == "asha":
+        return tune.schedulers.ASHAScheduler(
+            time_attr="step", max_t=spec.budget.steps,
+            grace_period=s.grace_period or spec.eval_every, reduction_factor=s.reduction_factor,
+        )
+    raise NotImplementedError(f"scheduler.type {s.type!r} is not available yet")
+
+
+def num_samples(spec: StudySpec) -> int:
+    return spec.num_samples * len(spec.seeds) if uses_repeater(spec) else spec.num_samples
+
+
+def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> TrialPlan:
+    return TrialPlan(
+        study=spec.name, study_dir=str(study_dir), trainer=spec.trainer,
+        dataset=spec.dataset.model_dump(), fixed=dict(spec.fixed), seeds=list(spec.seeds),
+        steps=spec.budget.steps, time_s=spec.budget.time_s, eval_every=spec.eval_every,
+        checkpoint_every=spec.checkpoint_every, eval_samples=spec.eval_samples,
+        data_root=data_root, workers=spec.resources.workers,
+        cpus_per_worker=spec.resources.cpus_per_worker,
+        gpus_per_worker=spec.resources.gpus_per_worker, max_failures=spec.max_failures,
+    )
+
+
+def trainable(plan: TrialPlan) -> Any:
+    # The trial function only launches and waits for its Train run: it holds no CPU, so the
+    # Train workers get the cluster's CPUs and max_concurrent_trials bounds the concurrency.
+    return tune.with_resources(tune.with_parameters(run_trial, plan=plan), {"cpu": 0, "memory": 1})

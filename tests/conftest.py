@@ -1,0 +1,31 @@
+"""Session-wide fixtures: one real Ray instance for the whole test session, data roots."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def shared_datasets() -> Path:
+    """Offline data copies: $STUDY_TEST_DATA_ROOT, else ../shared/datasets beside the repo."""
+    root = Path(os.environ.get("STUDY_TEST_DATA_ROOT", REPO.parent / "shared" / "datasets"))
+    if not root.is_dir():
+        pytest.fail(f"offline data sets not found at {root}: set STUDY_TEST_DATA_ROOT")
+    return root
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A real local Ray, started once; subprocess drivers join it through its GCS address."""
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
+                 log_to_driver=False)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

@@ -1,0 +1,46 @@
+"""Small builders shared by the study tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mlflow.tracking import MlflowClient
+
+
+def toy_spec(name: str, **overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": name,
+        "trainer": "baseline_gan",
+        "dataset": {"name": "grid", "options": {"n": 5000}},
+        "fixed": {"batch_size": 64},
+        "search": {},
+        "seeds": [0],
+        "budget": {"steps": 60},
+        "eval_every": 30,
+        "checkpoint_every": 30,
+        "eval_samples": 500,
+        "max_concurrent_trials": 2,
+        "metric": "reverse_kl",
+        "mode": "min",
+    }
+    spec.update(overrides)
+    return spec
+
+
+def write_spec(folder: Path, spec: dict[str, Any]) -> Path:
+    path = folder / f"{spec['name']}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def runs_of(uri: str, study: str) -> tuple[Any, list[Any]]:
+    """(parent run, child runs) of a study in the MLflow store."""
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name(study)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
+    return parents[0], children

@@ -1,0 +1,67 @@
+"""A study whose driver is SIGKILLed mid-run completes with `study resume`, nothing twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from study.runner import resume_study
+from study.status import trial_states
+from tests.study.helpers import runs_of, toy_spec, write_spec
+
+pytestmark = pytest.mark.ray
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster):
+    spec = toy_spec("killme", budget={"steps": 400}, eval_every=50, checkpoint_every=50,
+                    search={"lr_g": {"type": "grid", "values": [1e-4, 2e-4]}})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "study.cli", "run", str(write_spec(tmp_path, spec)),
+           "--storage", str(storage), "--tracking-uri", uri, "--address", ray_cluster]
+    log = open(tmp_path / "driver.log", "w")
+    driver = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    train_dir = storage / "killme" / "train"
+    try:
+        # Kill once a trial has saved a checkpoint, so the resumed trial must continue from it.
+        wait_for(lambda: any(train_dir.rglob("state.pt")), 300, "a first checkpoint")
+        assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == -signal.SIGKILL
+
+    outcome = resume_study("killme", storage=str(storage))
+    assert outcome.errors == 0
+    assert len(outcome.table) == 2
+    assert (outcome.table["step"] == 400).all()
+    assert {t["status"] for t in trial_states(outcome.folder)} == {"TERMINATED"}
+
+    _, children = runs_of(uri, "killme")
+    assert len(children) == 2, "a resumed trial must reuse its MLflow run"
+    assert sorted(c.data.tags["trial_id"] for c in children) == sorted(outcome.table["trial_id"])
+    client = MlflowClient(uri)
+    for child in children:
+        assert child.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "step")]
+        assert steps == sorted(set(steps)), f"metric steps logged twice: {steps}"
+        assert steps[-1] == 400
+    # No trial started over: each Train run's first report after resume came from a checkpoint.
+    assert not list(Path(storage / "killme").glob("tune/*/error.txt"))

@@ -1,0 +1,72 @@
+"""Malformed specs give errors that name the field; the CLI exits 2 without a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from study.spec import SpecError, load_spec, parse_spec
+from tests.study.helpers import toy_spec, write_spec
+
+
+def error_of(spec: dict) -> str:
+    with pytest.raises(SpecError) as exc:
+        parse_spec(spec, "s.yaml")
+    return str(exc.value)
+
+
+def test_valid_spec_loads_and_hashes_stably(tmp_path):
+    spec = toy_spec("ok", search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}})
+    a = load_spec(write_spec(tmp_path, spec))
+    b = parse_spec(spec)
+    assert a.digest() == b.digest()
+    assert a.search["lr_g"].low == 1e-5
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"colour": "red"}, "colour: unknown key"),
+        ({"budget": {"steps": "many"}}, "budget.steps: Input should be a valid integer"),
+        ({"budget": {"steps": 0}}, "budget.steps: Input should be greater than or equal to 1"),
+        ({"search": {"lr_g": {"type": "loguniform", "low": 0, "high": 1e-3}}},
+         "search.lr_g: a log range needs bounds > 0"),
+        ({"search": {"lr_g": {"type": "uniform", "low": 1e-3, "high": 1e-4}}},
+         "search.lr_g: low (0.001) must be below high (0.0001)"),
+        ({"search": {"lr_g": {"type": "normal", "mu": 0}}}, "search.lr_g"),
+        ({"search": {"latent_dim": {"type": "int", "low": 0, "high": 8}}},
+         "search.latent_dim.low: Input should be greater than or equal to 1"),
+        ({"fixed": {"batch_size": -3}}, "fixed.batch_size: Input should be greater than or equal"),
+        ({"fixed": {"no_such_setting": 1}}, "fixed.no_such_setting: Extra inputs are not permitted"),
+        ({"search": {"k": {"type": "choice", "values": [5, 10]}}},
+         "search.k: not a setting of trainer 'baseline_gan'"),
+        ({"trainer": "nope"}, "trainer: unknown trainer 'nope'"),
+        ({"resources": {"workers": 0}}, "resources.workers: Input should be greater than or equal"),
+        ({"eval_every": 30, "checkpoint_every": 45}, "must be a multiple of eval_every"),
+        ({"seeds": [1, 1]}, "seeds: seeds must be distinct"),
+    ],
+)
+def test_bad_specs_name_the_field(change, expected):
+    assert expected in error_of(toy_spec("bad") | change)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(SpecError, match="no such file"):
+        load_spec(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(SpecError, match="not valid YAML"):
+        load_spec(bad)
+
+
+def test_cli_exits_2_without_traceback(tmp_path):
+    path = write_spec(tmp_path, toy_spec("bad", budget={"steps": -1}))
+    for command in (["validate", str(path)], ["run", str(path), "--storage", str(tmp_path)]):
+        proc = subprocess.run([sys.executable, "-m", "study.cli", *command],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, proc.stderr
+        assert "budget.steps" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "bad").exists(), "a rejected spec must not create a study folder"

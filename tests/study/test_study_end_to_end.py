@@ -1,0 +1,55 @@
+"""A tiny study through `study run` on a real Ray and a real MLflow sqlite store."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from study.runner import run_study
+from tests.study.helpers import runs_of, toy_spec, write_spec
+
+pytestmark = pytest.mark.ray
+
+
+def test_study_runs_logs_one_child_per_trial_and_survives_a_nan_trial(tmp_path, ray_cluster):
+    # lr 1e30 drives the losses to NaN at the first step: a real failure, not an injected one.
+    spec = toy_spec("e2e", search={"lr_d": {"type": "grid", "values": [1e-4, 1e30]},
+                                   "lr_g": {"type": "grid", "values": [1e-4]}})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
+
+    assert outcome.errors == 1
+    table = outcome.table
+    assert len(table) == 2
+    good = table[table["lr_d"] == 1e-4].iloc[0]
+    assert good["step"] == 60 and 0 <= good["modes"] <= 25
+
+    parent, children = runs_of(uri, "e2e")
+    assert parent.data.tags["spec_hash"] == outcome.record.spec_hash
+    assert "version.torch" in parent.data.tags and "version.ray" in parent.data.tags
+    assert len(children) == 2
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    by_status = {c.info.status: c for c in children}
+    assert set(by_status) == {"FINISHED", "FAILED"}
+
+    finished, failed = by_status["FINISHED"], by_status["FAILED"]
+    assert float(finished.data.params["lr_d"]) == 1e-4
+    assert finished.data.params["dataset.name"] == "grid"
+    client = MlflowClient(uri)
+    steps = [m.step for m in client.get_metric_history(finished.info.run_id, "reverse_kl")]
+    assert steps == [30, 60]
+    artifacts = {a.path for a in client.list_artifacts(finished.info.run_id)}
+    assert {"final_metrics.json", "samples"} <= artifacts
+    plots = [a.path for a in client.list_artifacts(finished.info.run_id, "samples")]
+    assert any(p.endswith(".png") for p in plots)
+    local = client.download_artifacts(finished.info.run_id, "final_metrics.json", str(tmp_path))
+    assert json.loads(open(local).read())["final_metrics"]["step"] == 60
+
+    reason = failed.data.tags["failure_reason"]
+    assert "nan" in reason.lower() and "step 1" in reason
+
+    saved = pd.read_parquet(outcome.folder / "results.parquet")
+    assert len(saved) == 2 and "reverse_kl" in saved.columns

@@ -1,0 +1,1 @@
+"""GAN methods, the generic training loop, networks and data sets."""

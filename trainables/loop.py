@@ -1,0 +1,177 @@
+"""The generic training loop: the same code for 1 or N workers, under Ray Train or called directly.
+
+It seeds everything, builds the data and the method, restores a checkpoint (the run's own, or a
+PBT donor's), trains to the step budget, evaluates every `eval_every` steps, checkpoints every
+`checkpoint_every` steps and reports through a `Reporter`. A non-finite loss ends the run with
+`NonFiniteLossError`, whose message is what MLflow records as the failure reason.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainables import checkpoint
+from trainables.context import RunContext
+from trainables.data import load_dataset
+from trainables.evaluate import evaluate
+from trainables.registry import get_method
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN or infinite."""
+
+
+class LoopConfig(BaseModel):
+    """Everything one run needs; the study layer builds it from the spec and the trial config."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trainer: str
+    method: dict[str, Any] = Field(default_factory=dict)
+    dataset: dict[str, Any]
+    data_root: str | None = None
+    seed: int = 0
+    steps: int = Field(ge=1)
+    time_s: float | None = None
+    eval_every: int = Field(500, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
+    eval_samples: int = Field(2500, ge=1)
+    artifact_dir: str | None = None
+    resume_from: str | None = Field(None, description="checkpoint folder to start from (PBT)")
+    threads: int = Field(1, ge=1)
+
+
+class Reporter(Protocol):
+    def restore_dir(self) -> Path | None: ...
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None: ...
+
+
+@dataclass
+class LocalReporter:
+    """Reporter for direct calls (benchmarks, tests): keeps metrics, writes checkpoints to disk."""
+
+    checkpoint_root: Path | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    last_checkpoint: Path | None = None
+
+    def restore_dir(self) -> Path | None:
+        return self.last_checkpoint
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        self.history.append(dict(metrics))
+        if checkpoint_dir is not None and self.checkpoint_root is not None:
+            import shutil
+
+            dest = self.checkpoint_root / f"checkpoint_{metrics['step']:07d}"
+            shutil.copytree(checkpoint_dir, dest, dirs_exist_ok=True)
+            self.last_checkpoint = dest
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _device(rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def train_loop(config: dict[str, Any], reporter: Reporter, rank: int = 0, world_size: int = 1) -> dict[str, float]:
+    cfg = LoopConfig.model_validate(config)
+    torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    method_cls = get_method(cfg.trainer)
+    method_cfg = method_cls.Config.model_validate(cfg.method)
+    data = load_dataset(cfg.dataset["name"], root=cfg.data_root, **cfg.dataset.get("options", {}))
+    artifacts = Path(cfg.artifact_dir) if cfg.artifact_dir and rank == 0 else None
+    ctx = RunContext(_device(rank), cfg.seed, rank, world_size, artifacts)
+    method = method_cls(method_cfg, data, ctx)
+
+    start, last = 0, {}
+    own = reporter.restore_dir()
+    if own is not None:  # the run's own snapshot: exact resume, RNG included
+        start, last = checkpoint.load(method, ctx, own)
+    elif cfg.resume_from:  # a PBT donor: its weights, our mutated hyperparameters
+        start, last = checkpoint.load(method, ctx, Path(cfg.resume_from), restore_rng=False)
+        method.apply_hparams(method_cfg)
+    for module in method.networks().values():
+        ctx.broadcast_module(module)
+    if start >= cfg.steps:
+        # Finished before an interruption: say the final result again, train no further.
+        reporter.report(last, None)
+        return last
+
+    sums: dict[str, float] = {}
+    count, t0, t_start = 0, time.perf_counter(), time.monotonic()
+    step = start
+    while step < cfg.steps:
+        losses = method.train_step(step)
+        step += 1
+        for name, value in losses.items():
+            v = float(value)
+            if not math.isfinite(v):
+                raise NonFiniteLossError(f"{name} is {v} at step {step} (trainer {cfg.trainer})")
+            sums[name] = sums.get(name, 0.0) + v
+        count += 1
+        # Every report carries the evaluation metrics (schedulers need them at each report);
+        # checkpoints fall on a subset of report steps.
+        if not (step % cfg.eval_every == 0 or step == cfg.steps):
+            continue
+        do_ckpt = step % cfg.checkpoint_every == 0 or step == cfg.steps
+        # Checked only at report steps, which every rank reaches together, then agreed on.
+        stop = ctx.all_agree(cfg.time_s is not None and time.monotonic() - t_start > cfg.time_s)
+        do_ckpt = do_ckpt or stop
+        metrics: dict[str, Any] = {"step": step, **{k: v / count for k, v in sums.items()}}
+        metrics["step_time_s"] = (time.perf_counter() - t0) / count
+        if rank == 0:
+            metrics |= evaluate(method, data, cfg.eval_samples, step, artifacts)
+        last = {k: float(v) for k, v in metrics.items()}
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) if do_ckpt else None
+            if folder is not None:
+                checkpoint.save(method, ctx, step, folder, cfg.model_dump(), last)
+            reporter.report(metrics, folder)
+        sums, count, t0 = {}, 0, time.perf_counter()
+        if stop:
+            break
+    return last
+
+
+class RayTrainReporter:
+    """Reports through `ray.train.report`; every rank calls it (it is a barrier)."""
+
+    def restore_dir(self) -> Path | None:
+        import ray.train
+
+        ckpt = ray.train.get_checkpoint()
+        # to_directory() fetches from remote storage (S3) and is a plain copy on shared disks.
+        return Path(ckpt.to_directory()) if ckpt is not None else None
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        import ray.train
+
+        ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        ray.train.report(metrics, checkpoint=ckpt)
+
+
+def ray_train_worker(config: dict[str, Any]) -> None:
+    """`train_loop_per_worker` for Ray Train's TorchTrainer."""
+    import ray.train
+
+    ctx = ray.train.get_context()
+    train_loop(config, RayTrainReporter(), ctx.get_world_rank(), ctx.get_world_size())

@@ -1,0 +1,106 @@
+"""What a method provides to the generic loop (mimicry's idea: each model owns its train step).
+
+The loop (`trainables.loop`) owns seeding, data-parallel gradient sync, checkpoints, evaluation
+cadence and reporting; a method owns its networks, optimisers, one training step and sampling.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from trainables.context import RunContext
+from trainables.data import DataBundle
+
+
+class MethodConfig(BaseModel):
+    """Settings every GAN method shares; methods subclass it and add their own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    batch_size: int = Field(100, ge=1, description="global batch, split across workers")
+    latent_dim: int = Field(2, ge=1)
+    lr_g: float = Field(1e-4, gt=0)
+    lr_d: float = Field(1e-4, gt=0)
+    beta1: float = Field(0.8, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    d_steps: int = Field(1, ge=1, description="discriminator steps per generator step")
+    loss: Literal["standard", "hinge"] = "standard"
+    network: Literal["auto", "toy_mlp"] = "auto"
+
+
+class GANMethod(ABC):
+    """A GAN method: networks + optimisers + one train step + sampling."""
+
+    Config: ClassVar[type[MethodConfig]] = MethodConfig
+    # Settings that population training may change mid-run; `apply_hparams` re-applies them.
+    mutable: ClassVar[tuple[str, ...]] = ("lr_g", "lr_d", "d_steps")
+
+    def __init__(self, cfg: MethodConfig, data: DataBundle, ctx: RunContext) -> None:
+        self.cfg = cfg
+        self.data = data
+        self.ctx = ctx
+
+    @abstractmethod
+    def networks(self) -> dict[str, torch.nn.Module]:
+        """Every module whose weights are checkpointed and kept in sync across workers."""
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    @abstractmethod
+    def train_step(self, step: int) -> dict[str, torch.Tensor]:
+        """One generator iteration (with its discriminator steps); returns detached losses."""
+
+    @abstractmethod
+    def sample(self, n: int) -> torch.Tensor:
+        """n samples in data space (evaluation draws them on rank 0, without gradients)."""
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Method-specific metrics added to the common ones (e.g. clustering NMI)."""
+        return {}
+
+    def extra_state(self) -> dict[str, Any]:
+        """State beyond networks and optimisers (e.g. cluster assignments) for checkpoints."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        return None
+
+    def apply_hparams(self, cfg: MethodConfig) -> None:
+        """Adopt new hyperparameters mid-run (after a PBT exploit): learning rates included."""
+        self.cfg = cfg
+        for name, opt in self.optimizers().items():
+            lr = getattr(cfg, f"lr_{name[-1]}", None) if name in ("opt_g", "opt_d") else None
+            if lr is not None:
+                for group in opt.param_groups:
+                    group["lr"] = lr
+
+
+class AdversarialMethod(GANMethod):
+    """Shared plumbing for the G/D methods: real batches, latents, optimiser steps."""
+
+    def real_batch(self, n: int) -> torch.Tensor:
+        idx = torch.randint(len(self.data.x), (n,), generator=self.ctx.generator)
+        return self.data.x[idx].to(self.ctx.device)
+
+    def real_batch_with_index(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.data.x), (n,), generator=self.ctx.generator)
+        return self.data.x[idx].to(self.ctx.device), idx
+
+    def latent(self, n: int) -> torch.Tensor:
+        z = torch.randn(n, self.cfg.latent_dim, generator=self.ctx.generator)
+        return z.to(self.ctx.device)
+
+    def adam(self, module: torch.nn.Module, lr: float) -> torch.optim.Adam:
+        return torch.optim.Adam(module.parameters(), lr=lr, betas=(self.cfg.beta1, self.cfg.beta2))
+
+    def step(self, opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Tensor) -> None:
+        """zero_grad → backward → average gradients over workers → optimiser step."""
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.ctx.sync_grads(module)
+        opt.step()

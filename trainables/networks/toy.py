@@ -1,0 +1,65 @@
+"""The PacGAN / Self-Conditioned GAN toy networks for 2D (and low-dimensional) mixtures.
+
+G: 4 × (FC 400 + BN + ReLU) then a linear map to data space. D: 3 maxout layers (200 units,
+pool size 5) then a linear output. Conditioning follows the Self-Cond paper: G gets the one-hot
+condition concatenated to z (an FC layer before the input layer), D gets k outputs instead of one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class ToyGenerator(nn.Module):
+    def __init__(
+        self, latent_dim: int, out_dim: int = 2, hidden: int = 400, layers: int = 4,
+        n_classes: int = 0,
+    ) -> None:
+        super().__init__()
+        self.n_classes = n_classes
+        blocks: list[nn.Module] = []
+        width = latent_dim + n_classes
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+            width = hidden
+        blocks.append(nn.Linear(width, out_dim))
+        self.net = nn.Sequential(*blocks)
+
+    def forward(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            if c is None:
+                raise ValueError("this generator is conditional: pass the condition c")
+            z = torch.cat([z, F.one_hot(c, self.n_classes).to(z.dtype)], dim=1)
+        return self.net(z)
+
+
+class Maxout(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int, pieces: int) -> None:
+        super().__init__()
+        self.out_dim, self.pieces = out_dim, pieces
+        self.linear = nn.Linear(in_dim, out_dim * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(-1, self.out_dim, self.pieces).amax(dim=2)
+
+
+class ToyDiscriminator(nn.Module):
+    def __init__(
+        self, in_dim: int = 2, hidden: int = 200, pieces: int = 5, layers: int = 3, n_out: int = 1
+    ) -> None:
+        super().__init__()
+        dims = [in_dim] + [hidden] * layers
+        self.body = nn.Sequential(*(Maxout(a, b, pieces) for a, b in zip(dims, dims[1:])))
+        self.head = nn.Linear(hidden, n_out)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Last hidden layer: the feature space Self-Cond clusters in."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        logits = self.head(self.body(x))
+        if c is None:
+            return logits[:, 0]
+        return logits.gather(1, c.view(-1, 1))[:, 0]
