@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
-# Set up (first time) and run the quickstart study on a local Ray with MLflow in ./mlflow.db.
+# Set up (first time), run the quickstart study on a local Ray with MLflow in ./mlflow.db, and
+# write its report. Each run is a new study (quickstart-<time>), so runs can be compared.
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
-exec study run search_spaces/quickstart.yaml "$@"
+name="quickstart-$(date +%Y%m%d-%H%M%S)"
+study run search_spaces/quickstart.yaml --name "$name" "$@"
+study report "$name"

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "sqlite:///./mlflow.db)")
     run.add_argument("--address", help="Ray cluster address (default $RAY_ADDRESS, else a "
                      "local Ray)")
+    run.add_argument("--name", help="run the spec under another study name (default: its own)")
     run.add_argument("--data-root", help="folder with offline data set copies "
                      "(default $STUDY_DATA_ROOT)")
 
@@ -42,6 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a spec without running it")
     validate.add_argument("spec")
+
+    report = sub.add_parser("report", help="write a finished study's report: tables, plots, "
+                            "Parquet (also logged to its MLflow parent run)")
+    report.add_argument("study", help="study name (under the storage root) or its folder")
+    report.add_argument("--out", help="report folder (default <study folder>/report)")
+    _common(report)
+
+    compare = sub.add_parser("compare", help="put finished studies' tables side by side")
+    compare.add_argument("studies", nargs="+", metavar="STUDY", help="two or more studies")
+    compare.add_argument("--out", help="folder (default <storage>/compare/A_vs_B)")
+    _common(compare)
     return parser
 
 

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from study.paths import StudyNotFound
-from study.runner import StudyExists
+from study.paths import StudyExists, StudyNotFound
+from study.report.errors import ReportError
 from study.spec import SpecError
 
-USER_ERRORS = (SpecError, StudyNotFound, StudyExists)
+USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError)
 
 
 def dispatch(args: argparse.Namespace) -> int:
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "ls": cmd_ls,
-            "validate": cmd_validate}[args.command](args)
+            "validate": cmd_validate, "report": cmd_report,
+            "compare": cmd_compare}[args.command](args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from study.runner import print_summary, run_study
 
-    outcome = run_study(args.spec, args.storage, args.tracking_uri, args.address, args.data_root)
+    outcome = run_study(args.spec, args.storage, args.tracking_uri, args.address, args.data_root,
+                        args.name)
     print_summary(outcome)
     return 1 if outcome.errors and outcome.errors == len(outcome.table) else 0
 
@@ -50,3 +52,21 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from study.status import print_ls
 
     return print_ls(args.storage)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from study.report import write_report
+
+    folder = write_report(args.study, args.storage, args.out)
+    print(f"report: {folder / 'results.html'} (and results.md, trials.parquet, steps.parquet)")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from study.report import ReportError, compare_studies
+
+    if len(args.studies) < 2:
+        raise ReportError("compare needs two or more studies")
+    folder = compare_studies(args.studies, args.storage, args.out)
+    print(f"comparison: {folder / 'compare.html'} (and compare.md)")
+    return 0

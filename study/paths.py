@@ -16,6 +16,10 @@ class StudyNotFound(LookupError):
     pass
 
 
+class StudyExists(FileExistsError):
+    pass
+
+
 def storage_root(value: str | os.PathLike | None = None) -> Path:
     """Flag, else $STUDY_STORAGE, else ./study_runs (absolute: Ray needs absolute paths)."""
     raw = value or os.environ.get(STORAGE_ENV) or "study_runs"

@@ -15,9 +15,16 @@ import pandas as pd
 import yaml
 
 from study import tuner as tuning
-from study.paths import StudyRecord, find_study, storage_root, study_dir, tracking_uri
+from study.paths import (
+    StudyExists,
+    StudyRecord,
+    find_study,
+    storage_root,
+    study_dir,
+    tracking_uri,
+)
 from study.progress import ProgressCallback
-from study.spec import SpecError, StudySpec, load_spec
+from study.spec import SpecError, StudySpec, load_spec, parse_spec
 from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
 from study.trial import root_cause
 
@@ -28,10 +35,6 @@ RESULTS_FILE = "results.parquet"
 _RESULT_METRICS = ("step", "modes", "high_quality_pct", "reverse_kl", "reverse_kl_log10", "fid",
                    "is_mean", "precision", "recall", "density", "coverage", "nmi", "ari",
                    "purity", "cluster_acc", "acceptance_rate", "time_total_s")
-
-
-class StudyExists(FileExistsError):
-    pass
 
 
 @dataclass
@@ -53,7 +56,9 @@ def connect_ray(address: str | None = None) -> None:
     if address:
         ray.init(address=address, **kwargs)
     else:
-        ray.init(include_dashboard=False, **kwargs)
+        # Keep the dashboard: it serves the State API, which Ray Train's placement-group cleaner
+        # needs to see a stopped trial's controller die (else its CPUs stay reserved).
+        ray.init(**kwargs)
 
 
 def _static_params(spec: StudySpec) -> dict[str, Any]:
@@ -96,12 +101,14 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
 
 def create_study(
     spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
-    data_root: str | None = None,
+    data_root: str | None = None, name: str | None = None,
 ) -> tuple[StudySpec, Path, StudyRecord]:
     """Validate the spec, make the study folder and the MLflow parent run."""
     from mlflow.tracking import MlflowClient
 
     spec = load_spec(spec_path)
+    if name:  # same study under another name (validated like the spec's own)
+        spec = parse_spec(spec.model_dump(mode="json") | {"name": name}, f"{spec_path} --name")
     folder = study_dir(storage_root(storage), spec.name)
     if (folder / "study.json").is_file():
         raise StudyExists(
@@ -109,7 +116,11 @@ def create_study(
             f"`study resume {spec.name}`, or give the spec another name"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(spec_path, folder / SPEC_COPY)
+    if name:
+        dumped = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
+        (folder / SPEC_COPY).write_text(dumped)
+    else:
+        shutil.copyfile(spec_path, folder / SPEC_COPY)
     uri = tracking_uri(tracking)
     client = MlflowClient(uri)
     exp_id = ensure_experiment(client, spec.name, uri)
@@ -124,9 +135,9 @@ def create_study(
 
 def run_study(
     spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
-    address: str | None = None, data_root: str | None = None,
+    address: str | None = None, data_root: str | None = None, name: str | None = None,
 ) -> StudyOutcome:
-    spec, folder, record = create_study(spec_path, storage, tracking, data_root)
+    spec, folder, record = create_study(spec_path, storage, tracking, data_root, name)
     print(f"study {spec.name}: folder {folder}, MLflow {record.tracking_uri}", flush=True)
     connect_ray(address)
     return _fit(spec, folder, record, restore=False)

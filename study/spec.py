@@ -234,14 +234,17 @@ def load_spec(path: str | Path) -> StudySpec:
     return parse_spec(data, str(path))
 
 
+def _message(err: dict[str, Any]) -> str:
+    got = f" (got {err['input']!r})" if "input" in err else ""
+    return err["msg"].removeprefix("Value error, ") + got
+
+
 def _config_errors(cfg_model: type[BaseModel], values: dict[str, Any]) -> list[tuple[str, str]]:
     try:
         cfg_model.model_validate(values)
     except ValidationError as exc:
         return [
-            (".".join(str(p) for p in e["loc"]),
-             e["msg"].removeprefix("Value error, ") + (f" (got {e['input']!r})" if "input" in e else ""))
-            for e in exc.errors()
+            (".".join(str(p) for p in e["loc"]), _message(e)) for e in exc.errors()
         ]
     return []
 

@@ -64,7 +64,9 @@ class TrialPlan:
 
     def trainer_for(self, loop: LoopConfig, run_name: str) -> TorchTrainer:
         use_gpu = self.gpus_per_worker > 0
-        resources = {"CPU": self.cpus_per_worker} | ({"GPU": self.gpus_per_worker} if use_gpu else {})
+        resources = {"CPU": self.cpus_per_worker}
+        if use_gpu:
+            resources["GPU"] = self.gpus_per_worker
         return TorchTrainer(
             ray_train_worker,
             train_loop_config=loop.model_dump(),

@@ -87,11 +87,14 @@ def seed_everything(seed: int) -> None:
 
 def _device(rank: int) -> torch.device:
     if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)) % torch.cuda.device_count())
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        return torch.device("cuda", local % torch.cuda.device_count())
     return torch.device("cpu")
 
 
-def train_loop(config: dict[str, Any], reporter: Reporter, rank: int = 0, world_size: int = 1) -> dict[str, float]:
+def train_loop(
+    config: dict[str, Any], reporter: Reporter, rank: int = 0, world_size: int = 1
+) -> dict[str, float]:
     cfg = LoopConfig.model_validate(config)
     torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)

@@ -14,6 +14,7 @@ class TrainerError(ValueError):
 # One module per method; add a line here when a method lands.
 METHODS: dict[str, str] = {
     "baseline_gan": "trainables.baseline_gan:BaselineGAN",
+    "selfcond_gan": "trainables.selfcond_gan:SelfCondGAN",
 }
 
 

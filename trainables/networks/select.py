@@ -20,7 +20,9 @@ def build_pair(
         network = "toy_mlp" if is_vector_data(data) else "dcgan"
     if network == "toy_mlp":
         if not is_vector_data(data):
-            raise ValueError(f"network toy_mlp needs vector data, {data.name} has {tuple(data.x.shape[1:])}")
+            shape = tuple(data.x.shape[1:])
+            raise ValueError(f"network toy_mlp needs vector data, {data.name} has {shape}")
         dim = data.x.shape[1]
-        return ToyGenerator(latent_dim, dim, n_classes=n_classes), ToyDiscriminator(dim, n_out=d_out)
+        g = ToyGenerator(latent_dim, dim, n_classes=n_classes)
+        return g, ToyDiscriminator(dim, n_out=d_out)
     raise ValueError(f"network: {network!r} is not available for data set {data.name}")

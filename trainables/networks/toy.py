@@ -51,7 +51,8 @@ class ToyDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         dims = [in_dim] + [hidden] * layers
-        self.body = nn.Sequential(*(Maxout(a, b, pieces) for a, b in zip(dims, dims[1:])))
+        pairs = zip(dims[:-1], dims[1:], strict=True)
+        self.body = nn.Sequential(*(Maxout(a, b, pieces) for a, b in pairs))
         self.head = nn.Linear(hidden, n_out)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:

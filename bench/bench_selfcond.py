@@ -1,0 +1,109 @@
+"""Self-Conditioned GAN: the paper's 2D table (Table 1) and the time per recluster (not in CI).
+
+(1) ring and grid, k = 50, `--seeds` seeds, `--steps` steps each, Self-Cond vs the unconditional
+GAN (`baseline_gan`), printed as mean ± standard error beside the paper's numbers. The paper
+trains 400 epochs of 100k points at batch 100 (400k steps) and averages ten trials; the ring uses
+the authors' code radius 2 (std 0.01), the grid (2i − 4, 2j − 4) with std 0.05.
+(2) wall time of one recluster (D features of the subset, k-means, labelling all 100k points) at
+10k and 25k subset points: the first (k-means++, 10 restarts) and a warm-started one.
+
+    .venv/bin/python bench/bench_selfcond.py [--seeds 5] [--steps 400000] [--only recluster|table]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+
+from trainables.context import RunContext
+from trainables.data import load_dataset
+from trainables.loop import LocalReporter, seed_everything, train_loop
+from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN
+
+DATASETS = {"ring": {"name": "ring", "options": {"n": 100_000, "radius": 2.0}},
+            "grid": {"name": "grid", "options": {"n": 100_000}}}
+# Table 1 of the paper: (modes, % high quality, reverse KL), mean over ten trials.
+PAPER = {
+    ("selfcond_gan", "ring"): (8.0, 99.5, 0.0014), ("selfcond_gan", "grid"): (25.0, 99.5, 0.0063),
+    ("baseline_gan", "ring"): (6.3, 98.2, 0.45), ("baseline_gan", "grid"): (17.3, 94.8, 0.70),
+}
+METRICS = ("modes", "high_quality_pct", "reverse_kl")
+
+
+def mean_se(values: list[float]) -> str:
+    m = statistics.fmean(values)
+    se = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    return f"{m:.4g} ± {se:.2g}"
+
+
+def run_table(seeds: int, steps: int, threads: int, k: int, recluster_every: int) -> None:
+    rows = []
+    for data_name, dataset in DATASETS.items():
+        for trainer in ("selfcond_gan", "baseline_gan"):
+            method = {"batch_size": 100}
+            if trainer == "selfcond_gan":
+                method |= {"k": k, "recluster_every": recluster_every}
+            results, t0 = [], time.perf_counter()
+            for seed in range(seeds):
+                cfg = {"trainer": trainer, "method": method, "dataset": dataset, "seed": seed,
+                       "steps": steps, "eval_every": steps, "checkpoint_every": steps,
+                       "eval_samples": 2500, "threads": threads}
+                results.append(train_loop(cfg, LocalReporter()))
+            secs = (time.perf_counter() - t0) / seeds
+            rows.append((data_name, trainer, results, secs))
+            print(f"  done {data_name} {trainer}: {secs:.0f} s per seed", flush=True)
+    print(f"\n2D table: {seeds} seed(s), {steps} steps, k={k}, recluster every {recluster_every}")
+    print(f"{'data':5} {'method':13} {'modes':>16} {'% HQ':>16} {'reverse KL':>18}   paper"
+          " (modes, %, rKL)")
+    for data_name, trainer, results, _ in rows:
+        cells = [mean_se([r[m] for r in results]) for m in METRICS]
+        paper = PAPER[(trainer, data_name)]
+        print(f"{data_name:5} {trainer:13} {cells[0]:>16} {cells[1]:>16} {cells[2]:>18}   {paper}")
+        if trainer == "selfcond_gan":
+            nmi = mean_se([r["nmi"] for r in results])
+            pur = mean_se([r["purity"] for r in results])
+            print(f"{'':19} nmi {nmi}, purity {pur} (paper ring 1.0/1.0, grid 0.9716/0.9921)")
+
+
+def time_recluster(subsets: list[int], k: int, threads: int) -> None:
+    torch.set_num_threads(threads)
+    data = load_dataset("grid", n=100_000)
+    print(f"\ntime per recluster (grid, 100k points, k={k}, D_f 200-d, {threads} thread(s)):")
+    for m in subsets:
+        seed_everything(0)
+        ctx = RunContext(torch.device("cpu"), seed=0)
+        method = SelfCondGAN(SelfCondConfig(k=k, cluster_subset=m), data, ctx)
+        t0 = time.perf_counter()
+        method.recluster(0)
+        first = time.perf_counter() - t0
+        with torch.no_grad():  # move D a little so the warm start has something to do
+            for p in method.d.parameters():
+                p.add_(0.01 * torch.randn_like(p))
+        t0 = time.perf_counter()
+        method.recluster(1)
+        warm = time.perf_counter() - t0
+        print(f"  subset {m:6d}: first (k-means++, 10 restarts) {first:6.2f} s, "
+              f"warm-started {warm:6.2f} s, changed {method.changed} of {len(data.x)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=400_000)
+    parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--recluster-every", type=int, default=5000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", choices=["table", "recluster"])
+    args = parser.parse_args()
+    if args.only != "table":
+        time_recluster([10_000, 25_000], args.k, args.threads)
+    if args.only != "recluster":
+        run_table(args.seeds, args.steps, args.threads, args.k, args.recluster_every)
+
+
+if __name__ == "__main__":
+    main()

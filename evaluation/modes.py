@@ -1,0 +1,93 @@
+"""Mode-histogram metrics: reverse KL(p_gen ‖ p_data) and number of modes covered.
+
+Conventions of the references (the log base is part of the metric name):
+
+- ``reverse_kl`` — natural log, as Self-Cond GAN's 2D code (``2d_mix/evaluation.py``:
+  ``kl += p * np.log(K * p)`` for modes with ``p != 0``, i.e. empty generated modes skipped);
+- ``reverse_kl_log10`` — base 10, as the Stacked-MNIST code of Self-Cond GAN / PacGAN / VEEGAN
+  over 1000 modes.
+
+p_data is uniform over the modes unless given. Empty generated modes contribute 0 (the 0·log 0 = 0
+convention that "skipping" implements).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from evaluation.errors import MetricInputError
+
+__all__ = ["mode_histogram", "reverse_kl", "modes_covered", "mode_metrics"]
+
+
+def _counts(counts: Sequence[float] | np.ndarray) -> np.ndarray:
+    c = np.asarray(counts, dtype=np.float64)
+    if c.ndim != 1 or c.size == 0:
+        raise MetricInputError(f"counts: expected a non-empty 1-D histogram, got shape {c.shape}")
+    if not np.isfinite(c).all() or (c < 0).any():
+        raise MetricInputError("counts: expected finite non-negative counts")
+    if c.sum() <= 0:
+        raise MetricInputError("counts: histogram is empty (all counts are zero)")
+    return c
+
+
+def mode_histogram(mode_ids: Sequence[int] | np.ndarray, n_modes: int) -> np.ndarray:
+    """Counts of each mode id in ``[0, n_modes)`` (e.g. Stacked-MNIST classifier outputs)."""
+    ids = np.asarray(mode_ids)
+    if ids.ndim != 1 or (ids.size and (ids.min() < 0 or ids.max() >= n_modes)):
+        raise MetricInputError(f"mode_ids: expected 1-D integers in [0, {n_modes})")
+    return np.bincount(ids.astype(np.int64), minlength=n_modes)
+
+
+def reverse_kl(counts: Sequence[float] | np.ndarray, base: Literal["e", 10] | float = "e",
+               skip_empty: bool = True,
+               p_data: Sequence[float] | np.ndarray | None = None) -> float:
+    """KL(p_gen ‖ p_data) = Σ_i p_i log(p_i / q_i) of a generated mode histogram.
+
+    ``base="e"`` (Self-Cond 2D, metric ``reverse_kl``) or ``10`` (Stacked MNIST / PacGAN,
+    ``reverse_kl_log10``). ``p_data`` defaults to uniform. ``skip_empty=True`` drops modes with
+    no generated sample (their term is 0); ``skip_empty=False`` refuses histograms with empty
+    modes instead (a ``MetricInputError``), for callers that require full support.
+    """
+    c = _counts(counts)
+    p = c / c.sum()
+    if p_data is None:
+        q = np.full_like(p, 1.0 / p.size)
+    else:
+        q = np.asarray(p_data, dtype=np.float64)
+        if q.shape != p.shape or (q < 0).any() or not np.isclose(q.sum(), 1.0):
+            raise MetricInputError(
+                f"p_data: expected a probability vector of shape {p.shape}, got {q.shape}"
+            )
+    empty = p == 0
+    if empty.any() and not skip_empty:
+        raise MetricInputError(
+            f"counts: {int(empty.sum())} empty modes and skip_empty=False"
+        )
+    keep = ~empty
+    with np.errstate(divide="ignore"):
+        kl = float(np.sum(p[keep] * np.log(p[keep] / q[keep])))
+    if base == "e":
+        return kl
+    if isinstance(base, (int, float)) and base > 1:
+        return kl / float(np.log(base))
+    raise MetricInputError(f"base: expected 'e' or a number > 1 (e.g. 10), got {base!r}")
+
+
+def modes_covered(counts: Sequence[float] | np.ndarray, min_count: int = 1) -> int:
+    """Number of modes with at least ``min_count`` samples."""
+    c = _counts(counts)
+    return int((c >= min_count).sum())
+
+
+def mode_metrics(counts: Sequence[float] | np.ndarray, min_count: int = 1,
+                 p_data: Sequence[float] | np.ndarray | None = None) -> dict[str, float]:
+    """``{"modes_covered", "reverse_kl", "reverse_kl_log10"}`` of a mode histogram."""
+    return {
+        "modes_covered": modes_covered(counts, min_count),
+        "reverse_kl": reverse_kl(counts, "e", p_data=p_data),
+        "reverse_kl_log10": reverse_kl(counts, 10, p_data=p_data),
+    }

@@ -1,0 +1,92 @@
+"""Assemble one study's report folder and log it to the study's MLflow parent run."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from study.report import plots
+from study.report.document import Doc
+from study.report.load import Study
+from study.report.parquet import steps_table, trials_table, write_parquet
+from study.report.references import references_for
+from study.report.tables import LABELS, display, fmt, grouped, pm, table_metrics
+
+REPORT_DIR = "report"
+
+
+def build_report(study: Study, out: Path | None = None) -> Path:
+    default = study.folder / REPORT_DIR
+    out = Path(out) if out else default
+    if out == default and out.is_dir():
+        shutil.rmtree(out)  # a rerun must not keep plots of parameters no longer present
+    out.mkdir(parents=True, exist_ok=True)
+
+    metrics = table_metrics(study)
+    trials = trials_table(study)
+    steps = steps_table(study, trials, metrics)
+    write_parquet(trials, out / "trials.parquet")
+    write_parquet(steps, out / "steps.parquet")
+    table = grouped(study, metrics)
+    write_parquet(table, out / "summary.parquet")
+
+    doc = Doc(f"Study report: {study.name}")
+    n_err = int((trials["status"] == "ERROR").sum())
+    doc.text(f"trainer {study.trainer}, data set {study.dataset}, {len(trials)} trials "
+             f"({n_err} failed), objective {', '.join(study.metrics)} "
+             f"({', '.join(study.modes)}), created {study.record.created}.")
+    if fixed := study.spec.get("fixed"):
+        doc.text("fixed settings: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
+    doc.heading("Results by configuration (mean ± std over seeds)")
+    doc.table(display(table, metrics, study.group_cols))
+    _references(doc, study, table, metrics)
+
+    ok = trials[trials["status"] == "TERMINATED"]
+    figures = [
+        ("Sensitivity to the swept parameters", plots.sensitivity(study, table, metrics, out)),
+        ("Learning curves", plots.learning_curves(study, steps, trials, metrics, out)),
+        ("Pareto front", plots.pareto(study, table, out)),
+        ("PBT lineage", plots.pbt_lineage(study, out)),
+        ("Samples at the last evaluation", plots.sample_grid(study, ok, out)[-1:]),
+    ]
+    for title, paths in figures:
+        if paths:
+            doc.heading(title)
+            for p in paths:
+                doc.image(p, out, p.stem)
+    doc.heading("Files")
+    doc.text("trials.parquet: one row per trial (config columns, final metrics); steps.parquet: "
+             "one row per trial × report step; summary.parquet: the table above as numbers; "
+             "samples/: each trial's last samples plot.")
+    doc.write(out, "results")
+    log_to_mlflow(study, out)
+    return out
+
+
+def _references(doc: Doc, study: Study, table: pd.DataFrame, metrics: list[str]) -> None:
+    refs = references_for(study.trainer, study.dataset)
+    if not refs or table.empty:
+        return
+    shown = [m for m in dict.fromkeys(k for r in refs for k in r.values) if m in metrics]
+    best = table.iloc[0]
+    conf = ", ".join(f"{c}={fmt(best[c])}" for c in study.group_cols) or "all trials"
+    rows = [{"source": "this study", "method": f"{study.trainer}, best configuration ({conf})"}
+            | {LABELS.get(m, m): pm(best[f"{m}_mean"], best[f"{m}_std"]) for m in shown}]
+    for r in refs:
+        rows.append({"source": f"{r.paper}, {r.where}", "method": r.method}
+                    | {LABELS.get(m, m): pm(r.values[m], r.err.get(m, float("nan")))
+                       if m in r.values else "–" for m in shown})
+    doc.heading("Beside the papers' numbers")
+    doc.text(f"reference rows for trainer {study.trainer!r} on {study.dataset!r} "
+             "(study.report.references); ours is the best configuration by "
+             f"{study.metrics[0]}, mean ± std over seeds.")
+    doc.table(pd.DataFrame(rows))
+
+
+def log_to_mlflow(study: Study, out: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(study.record.tracking_uri)
+    client.log_artifacts(study.record.parent_run_id, str(out), REPORT_DIR)

@@ -1,0 +1,89 @@
+"""The papers' table: one row per configuration, mean ± std (ddof=1) over seeds."""
+
+from __future__ import annotations
+
+import html
+import math
+
+import pandas as pd
+
+from study.report.load import Study
+
+TABLE_METRICS = ("modes", "high_quality_pct", "reverse_kl", "fid", "is_mean", "precision",
+                 "recall", "density", "coverage", "nmi", "ari", "cluster_acc")
+LABELS = {"modes": "modes ↑", "high_quality_pct": "% high quality ↑", "reverse_kl": "reverse KL ↓",
+          "fid": "FID ↓", "is_mean": "IS ↑", "precision": "precision ↑", "recall": "recall ↑",
+          "density": "density ↑", "coverage": "coverage ↑", "nmi": "NMI ↑", "ari": "ARI ↑",
+          "cluster_acc": "ACC ↑"}
+LOWER_IS_BETTER = {"reverse_kl", "fid", "reverse_kl_log10"}
+
+
+def table_metrics(study: Study) -> list[str]:
+    """The paper metrics this study has values for, then its own objective(s)."""
+    df = study.results
+    present = [m for m in TABLE_METRICS if m in df and df[m].notna().any()]
+    return present + [m for m in study.metrics if m in df and m not in present]
+
+
+def grouped(study: Study, metrics: list[str]) -> pd.DataFrame:
+    """Per configuration: n (finished seeds), failed, `<metric>_mean`, `<metric>_std`."""
+    df = study.results.copy()
+    keys = study.group_cols or ["_all"]
+    if not study.group_cols:
+        df["_all"] = "all trials"
+    ok = df[df["status"] == "TERMINATED"]
+    g = ok.groupby(keys, dropna=False, sort=True)
+    out = g.size().rename("n").to_frame()
+    for m in metrics:
+        out[f"{m}_mean"] = g[m].mean()
+        out[f"{m}_std"] = g[m].std(ddof=1)
+    failed = df[df["status"] == "ERROR"].groupby(keys, dropna=False).size()
+    out = out.join(failed.rename("failed"), how="outer").fillna({"n": 0, "failed": 0})
+    out[["n", "failed"]] = out[["n", "failed"]].astype(int)
+    out = out.reset_index()
+    primary, mode = study.metrics[0], study.modes[0]
+    if f"{primary}_mean" in out:
+        out = out.sort_values(f"{primary}_mean", ascending=mode == "min", na_position="last")
+    return out.reset_index(drop=True)
+
+
+def fmt(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.4g}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def pm(mean: float, std: float) -> str:
+    return fmt(mean) if std is None or (isinstance(std, float) and math.isnan(std)) \
+        else f"{fmt(mean)} ± {fmt(std)}"
+
+
+def display(table: pd.DataFrame, metrics: list[str], keys: list[str]) -> pd.DataFrame:
+    """Strings for Markdown/HTML: config columns, seeds, then `mean ± std` per metric."""
+    cols = keys or ["_all"]
+    out = pd.DataFrame({c: table[c].map(fmt) for c in cols})
+    out["seeds"] = [f"{n}" + (f" (+{f} failed)" if f else "")
+                    for n, f in zip(table["n"], table["failed"], strict=True)]
+    for m in metrics:
+        out[LABELS.get(m, m)] = [pm(a, b) for a, b in
+                                 zip(table[f"{m}_mean"], table[f"{m}_std"], strict=True)]
+    return out.rename(columns={"_all": "configuration"})
+
+
+def markdown(df: pd.DataFrame) -> str:
+    def cell(v: object) -> str:
+        return str(v).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in df.columns) + " |",
+             "|" + "|".join("---" for _ in df.columns) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def html_table(df: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in df.itertuples(index=False))
+    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>{rows}</tbody>\n</table>"

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from evaluation.errors import MetricInputError
+from evaluation.modes import mode_histogram, mode_metrics, modes_covered, reverse_kl
+
+
+def test_reverse_kl_hand_made() -> None:
+    # 4 modes, uniform data; generated p = (1/2, 1/4, 1/4, 0)
+    counts = [2, 1, 1, 0]
+    expected = 0.5 * math.log(0.5 * 4) + 2 * 0.25 * math.log(0.25 * 4)  # = 0.5 ln 2
+    assert reverse_kl(counts) == pytest.approx(expected)
+    assert reverse_kl(counts, base=10) == pytest.approx(0.5 * math.log10(2))
+    assert reverse_kl([5, 5, 5, 5]) == pytest.approx(0.0, abs=1e-15)
+    # all mass on one of K modes → ln K
+    assert reverse_kl([0] * 999 + [7]) == pytest.approx(math.log(1000))
+    assert reverse_kl([0] * 999 + [7], base=10) == pytest.approx(3.0)
+    # non-uniform data distribution
+    assert reverse_kl([1, 1], p_data=[0.25, 0.75]) == pytest.approx(
+        0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75))
+    with pytest.raises(MetricInputError, match="empty modes"):
+        reverse_kl(counts, skip_empty=False)
+
+
+def test_modes_covered_and_histogram() -> None:
+    counts = mode_histogram(np.array([0, 0, 3, 3, 3, 7]), 10)
+    assert counts.tolist() == [2, 0, 0, 3, 0, 0, 0, 1, 0, 0]
+    assert modes_covered(counts) == 3
+    assert modes_covered(counts, min_count=2) == 2
+    m = mode_metrics(counts)
+    assert m["modes_covered"] == 3
+    assert m["reverse_kl_log10"] == pytest.approx(m["reverse_kl"] / math.log(10))
+
+
+def test_modes_bad_inputs() -> None:
+    with pytest.raises(MetricInputError, match="counts"):
+        reverse_kl([0, 0])
+    with pytest.raises(MetricInputError, match="counts"):
+        reverse_kl([1, -1])
+    with pytest.raises(MetricInputError, match="base"):
+        reverse_kl([1, 2], base="2")
+    with pytest.raises(MetricInputError, match="mode_ids"):
+        mode_histogram(np.array([0, 10]), 10)

@@ -1,0 +1,201 @@
+"""Self-Conditioned GAN: clustering as pure functions, the method through the loop, 2-rank gloo."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from trainables import clustering
+from trainables.checkpoint import STATE_FILE
+from trainables.loop import LocalReporter, train_loop
+
+
+def blobs(n_per: int = 40, k: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    means = torch.arange(k, dtype=torch.float32)[:, None] * torch.tensor([10.0, -7.0])
+    y = torch.arange(k).repeat_interleave(n_per)
+    return means[y] + 0.3 * torch.randn(len(y), 2, generator=g), y
+
+
+# ---- clustering (pure functions) ------------------------------------------------------------
+
+
+def test_kmeans_pp_with_restarts_recovers_separated_blobs():
+    x, y = blobs()
+    res = clustering.kmeans(x, 5, restarts=3, generator=torch.Generator().manual_seed(1))
+    # Same partition as the truth up to a relabelling: each true blob maps to one cluster.
+    pairs = set(zip(y.tolist(), res.assign.tolist(), strict=True))
+    assert len(pairs) == 5 and len({c for _, c in pairs}) == 5
+    assert res.centres.shape == (5, 2)
+
+
+def test_matching_returns_the_permutation_that_undoes_a_shuffled_relabelling():
+    g = torch.Generator().manual_seed(0)
+    k = 12
+    old = torch.randint(k, (500,), generator=g)
+    shuffle = torch.randperm(k, generator=g)
+    new = shuffle[old]  # same partition, labels permuted
+    perm = clustering.match_clusters(new, old, k)
+    assert torch.equal(perm[new], old)
+    assert torch.equal(perm[shuffle], torch.arange(k))
+
+
+def test_matching_minimises_changes_when_a_few_points_move():
+    g = torch.Generator().manual_seed(1)
+    k = 6
+    old = torch.randint(k, (300,), generator=g)
+    new = torch.randperm(k, generator=g)[old]
+    new[:10] = (new[:10] + 1) % k  # 10 points genuinely change cluster
+    perm = clustering.match_clusters(new, old, k)
+    assert int((perm[new] != old).sum()) == 10
+
+
+def test_warm_started_kmeans_on_unchanged_features_returns_the_same_partition():
+    x, _ = blobs(k=6, seed=2)
+    first = clustering.recluster(x, 6, restarts=2, generator=torch.Generator().manual_seed(0))
+    again = clustering.recluster(x, 6, old_assign=first.assign)
+    assert torch.equal(again.assign, first.assign)
+    assert again.changed == 0
+    assert torch.equal(again.permutation, torch.arange(6))
+    assert torch.allclose(again.centres, first.centres, atol=1e-5)
+
+
+def test_reclustering_with_relabelled_old_assignment_keeps_the_old_labels():
+    x, _ = blobs(k=4, seed=3)
+    first = clustering.recluster(x, 4, restarts=2, generator=torch.Generator().manual_seed(0))
+    old = torch.tensor([2, 0, 3, 1])[first.assign]
+    again = clustering.recluster(x, 4, old_assign=old)
+    assert torch.equal(again.assign, old) and again.changed == 0
+
+
+def test_empty_clusters_do_not_crash():
+    x, _ = blobs(k=3, seed=4)
+    # Old assignment uses only 2 of 6 labels: 4 clusters start empty.
+    old = (torch.arange(len(x)) % 2).long()
+    res = clustering.recluster(x, 6, old_assign=old)
+    assert res.assign.shape == (len(x),) and torch.isfinite(res.centres).all()
+    assert len(res.assign.unique()) == 6  # the empty ones were re-seeded
+    # A centre far from every point gets no point in Lloyd's first pass.
+    centres = torch.tensor([[0.0, 0.0], [10.0, -7.0], [1e4, 1e4]])
+    assert len(clustering.lloyd(x[:80], centres).assign.unique()) == 3
+    # Fewer distinct points than k: duplicates, still no crash.
+    dup = torch.zeros(10, 2)
+    dup[5:] = 1.0
+    res = clustering.kmeans(dup, 4, restarts=2, generator=torch.Generator().manual_seed(0))
+    assert res.assign.shape == (10,) and torch.isfinite(res.centres).all()
+
+
+def test_online_kmeans_moves_centres_towards_their_batch_means():
+    centres = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
+    counts = torch.tensor([1.0, 3.0])
+    x = torch.tensor([[1.0, 1.0], [1.0, 1.0], [9.0, 9.0]])
+    labels, new, total = clustering.online_kmeans_update(x, centres, counts)
+    assert labels.tolist() == [0, 0, 1]
+    assert torch.allclose(new[0], torch.tensor([2 / 3, 2 / 3]))  # (0·1 + 2) / 3
+    assert torch.allclose(new[1], torch.tensor([9.75, 9.75]))  # (10·3 + 9) / 4
+    assert total.tolist() == [3.0, 4.0]
+
+
+# ---- the method through the generic loop ----------------------------------------------------
+
+METHOD = {"k": 8, "recluster_every": 10, "cluster_subset": 800, "kmeans_restarts": 2,
+          "batch_size": 32}
+
+
+def loop_config(steps: int, **method) -> dict:
+    return {
+        "trainer": "selfcond_gan", "method": METHOD | method,
+        "dataset": {"name": "grid", "options": {"n": 1500}},
+        "steps": steps, "eval_every": 15 if steps % 15 == 0 else steps, "checkpoint_every": 15,
+        "eval_samples": 300,
+    }
+
+
+def final_state(reporter: LocalReporter) -> dict:
+    assert reporter.last_checkpoint is not None
+    return torch.load(reporter.last_checkpoint / STATE_FILE, weights_only=True)
+
+
+def test_short_run_reports_clustering_metrics_and_resume_keeps_the_partition(tmp_path):
+    full = LocalReporter(checkpoint_root=tmp_path / "a")
+    last = train_loop(loop_config(30), full)
+    for key in ("modes", "reverse_kl", "nmi", "purity", "cluster_changed",
+                "cluster_min_size", "cluster_max_size"):
+        assert key in last, key
+    assert 0 <= last["nmi"] <= 1 and 0 < last["purity"] <= 1
+    assert last["cluster_min_size"] <= last["cluster_max_size"]
+    assert last["reclusters"] == 3  # steps 0, 10, 20
+    extra = final_state(full)["extra"]
+    assert extra["assign"].shape == (1500,) and extra["centres"].shape[0] == 8
+
+    # Resume from the step-15 snapshot: the partition (and so the warm start at step 20) carries
+    # over, and the run ends exactly where the uninterrupted one did.
+    resumed = LocalReporter(checkpoint_root=tmp_path / "b")
+    resumed.last_checkpoint = tmp_path / "a" / "checkpoint_0000015"
+    train_loop(loop_config(30), resumed)
+    extra_b = final_state(resumed)["extra"]
+    assert torch.equal(extra_b["assign"], extra["assign"])
+    assert torch.allclose(extra_b["centres"], extra["centres"])
+
+
+@pytest.mark.parametrize("options", [
+    {"labels": "random"}, {"labels": "true"}, {"clustering": "online"}, {"matching": False},
+])
+def test_baselines_and_variants_train(options):
+    last = train_loop(loop_config(12, **options), LocalReporter())
+    assert last["step"] == 12 and "nmi" in last
+    if options.get("labels") == "true":
+        assert last["nmi"] == pytest.approx(1.0) and last["purity"] == pytest.approx(1.0)
+    if options.get("labels") == "random":
+        assert last["nmi"] < 0.2 and last["reclusters"] == 0
+
+
+# ---- two ranks on gloo, no Ray ---------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    from trainables.context import RunContext
+    from trainables.data import load_dataset
+    from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    try:
+        torch.set_num_threads(1)
+        torch.manual_seed(rank)  # different initial weights per rank: the broadcast aligns them
+        data = load_dataset("grid", n=1200)
+        ctx = RunContext(torch.device("cpu"), seed=0, rank=rank, world_size=world)
+        cfg = SelfCondConfig(k=8, cluster_subset=600, kmeans_restarts=2, batch_size=32,
+                             recluster_every=4)
+        method = SelfCondGAN(cfg, data, ctx)
+        for module in method.networks().values():
+            ctx.broadcast_module(module)
+        for step in range(5):  # k-means++ at step 0, warm start + matching at step 4
+            method.train_step(step)
+        torch.save({"assign": method.assign, "centres": method.centres,
+                    "reclusters": method.reclusters}, Path(out) / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_ranks_agree_on_the_partition(tmp_path):
+    # fork: the children reuse the imported modules (spawn re-imports torch, ~10 s each here).
+    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True,
+                       start_method="fork")
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    assert r0["reclusters"] == r1["reclusters"] == 2
+    assert torch.equal(r0["assign"], r1["assign"])
+    assert torch.equal(r0["centres"], r1["centres"])
+    assert len(r0["assign"].unique()) > 1

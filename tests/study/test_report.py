@@ -1,0 +1,181 @@
+"""`study report` / `study compare` on one tiny finished study (real Ray, real MLflow)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from PIL import Image
+
+from study.cli import main as cli_main
+from study.paths import StudyNotFound, StudyRecord
+from study.report import ReportError, compare_studies, write_report
+from study.report.tables import LABELS
+from study.runner import run_study
+from tests.study.helpers import toy_spec, write_spec
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+pytestmark = pytest.mark.ray
+
+PNG = b"\x89PNG\r\n\x1a\n"
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, ray_cluster):
+    """baseline GAN on the grid, 2 lr_g × 2 seeds, reported once for every test here."""
+    tmp = tmp_path_factory.mktemp("report")
+    spec = toy_spec("rep", search={"lr_g": {"type": "grid", "values": [1e-4, 5e-4]}},
+                    seeds=[0, 1], searcher={"type": "grid"})
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    outcome = run_study(write_spec(tmp, spec), storage=str(tmp / "runs"), tracking=uri)
+    assert outcome.errors == 0
+    report = write_report("rep", storage=str(tmp / "runs"))
+    return {"folder": outcome.folder, "report": report, "storage": str(tmp / "runs"),
+            "uri": uri, "record": outcome.record}
+
+
+def _md_table(text: str) -> pd.DataFrame:
+    """The first Markdown table after the results heading, as strings."""
+    body = text.split("## Results by configuration", 1)[1].split("\n|", 1)[1]
+    lines = ("|" + body).split("\n\n", 1)[0].splitlines()
+    cells = [[c.strip() for c in ln.strip("|").split(" | ")] for ln in lines]
+    return pd.DataFrame(cells[2:], columns=cells[0])
+
+
+def test_table_means_and_stds_match_the_parquet(study):
+    trials = pd.read_parquet(study["report"] / "trials.parquet")
+    metrics = ["modes", "high_quality_pct", "reverse_kl"]
+    expect = trials.groupby("lr_g")[metrics].agg(["mean", "std"])
+    summary = pd.read_parquet(study["report"] / "summary.parquet").set_index("lr_g")
+    md = _md_table((study["report"] / "results.md").read_text())
+    assert len(md) == 2 and set(md["seeds"]) == {"2"}
+    for metric in metrics:
+        for lr in (1e-4, 5e-4):
+            mean, std = expect.loc[lr, (metric, "mean")], expect.loc[lr, (metric, "std")]
+            assert np.isclose(summary.loc[lr, f"{metric}_mean"], mean)
+            assert np.isclose(summary.loc[lr, f"{metric}_std"], std)
+            cell = md.loc[md["lr_g"].astype(float) == lr, LABELS[metric]].item()
+            shown = [float(x) for x in cell.split(" ± ")]
+            assert np.allclose(shown, [mean, std], rtol=1e-3, atol=1e-12), (metric, lr, cell)
+    html = (study["report"] / "results.html").read_text()
+    assert "<table>" in html and "reverse KL" in html
+
+
+def test_every_plot_is_a_valid_png(study):
+    report = study["report"]
+    pngs = sorted(report.rglob("*.png"))
+    names = {p.name for p in pngs}
+    assert {"sensitivity_lr_g.png", "learning_curves.png", "samples_grid.png"} <= names
+    assert len(list((report / "samples").glob("*.png"))) == 4  # one per trial
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", (report / "results.md").read_text())
+    assert linked and all((report / rel).is_file() for rel in linked)
+    for p in pngs:
+        assert p.read_bytes()[:8] == PNG, p
+        with Image.open(p) as im:
+            im.verify()
+        assert plt.imread(p).ndim == 3
+
+
+def test_parquet_round_trips_with_pandas(study, tmp_path):
+    trials = pd.read_parquet(study["report"] / "trials.parquet")
+    steps = pd.read_parquet(study["report"] / "steps.parquet")
+    assert len(trials) == 4 and {"trial_id", "lr_g", "seed", "reverse_kl", "trainer"} <= set(
+        trials.columns)
+    assert set(trials["seed"]) == {0, 1} and set(trials["status"]) == {"TERMINATED"}
+    assert len(steps) == 8 and not steps.duplicated(["trial_id", "step"]).any()
+    assert set(steps["step"]) == {30, 60} and {"lr_g", "seed", "modes"} <= set(steps.columns)
+    last = steps[steps["step"] == 60].set_index("trial_id")["reverse_kl"]
+    assert np.allclose(last.loc[trials["trial_id"]], trials["reverse_kl"])
+    for df in (trials, steps):
+        df.to_parquet(tmp_path / "x.parquet", index=False)
+        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "x.parquet"), df)
+
+
+def test_report_is_logged_to_the_parent_run_and_shows_paper_numbers(study):
+    client = MlflowClient(study["uri"])
+    logged = {a.path for a in client.list_artifacts(study["record"].parent_run_id, "report")}
+    assert {"report/results.md", "report/results.html", "report/trials.parquet",
+            "report/steps.parquet", "report/learning_curves.png"} <= logged
+    md = (study["report"] / "results.md").read_text()
+    assert "Self-Conditioned GANs" in md and "17.3 ± 0.8" in md  # baseline GAN, 2D-Grid
+
+
+def test_compare_puts_tables_side_by_side(study, tmp_path):
+    # A renamed copy of the finished study stands in for a second one.
+    twin = Path(study["storage"]) / "rep_twin"
+    shutil.copytree(study["folder"], twin, ignore=shutil.ignore_patterns("report", "train"))
+    record = StudyRecord.load(twin)
+    record.name = "rep_twin"
+    record.save(twin)
+    out = compare_studies(["rep", "rep_twin"], study["storage"], tmp_path / "cmp")
+    md = (out / "compare.md").read_text()
+    header = next(ln for ln in md.splitlines() if ln.startswith("|"))
+    assert "rep" in header and "rep_twin" in header
+    assert "<table>" in (out / "compare.html").read_text()
+
+
+def _fake_study(root: Path, name: str, state: str | None) -> Path:
+    folder = root / name
+    (folder / "tune").mkdir(parents=True)
+    StudyRecord(name, "h", "sqlite:///x.db", "1", "p", "now").save(folder)
+    (folder / "spec.yaml").write_text(json.dumps(toy_spec(name)))
+    if state:
+        trial = json.dumps({"trial_id": "abc_00000", "status": state, "config": {}})
+        (folder / "tune" / "experiment_state-2024.json").write_text(
+            json.dumps({"trial_data": [[trial, json.dumps({})]]}))
+    return folder
+
+
+def test_unknown_or_unfinished_study_gives_a_clear_error(tmp_path):
+    with pytest.raises(StudyNotFound, match="no study 'nope'"):
+        write_report("nope", storage=str(tmp_path))
+    _fake_study(tmp_path, "busy", "RUNNING")
+    with pytest.raises(ReportError, match="still running"):
+        write_report("busy", storage=str(tmp_path))
+    _fake_study(tmp_path, "early", None)
+    with pytest.raises(ReportError, match="no results.parquet"):
+        write_report("early", storage=str(tmp_path))
+    assert cli_main(["report", "busy", "--storage", str(tmp_path)]) == 2
+    assert cli_main(["compare", "busy", "early", "--storage", str(tmp_path)]) == 2
+
+
+def test_cli_report_of_an_unknown_name_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "study.cli", "report", "nope", "--storage",
+                           str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: no study 'nope'")
+
+
+def test_pareto_and_pbt_lineage_plots_from_synthetic_data(tmp_path):
+    from study.report.load import Study
+    from study.report.plots import pareto, pbt_lineage
+    from study.report.tables import grouped
+
+    rng = np.random.default_rng(0)
+    results = pd.DataFrame({"trial_id": [f"t{i}" for i in range(8)], "status": "TERMINATED",
+                            "k": np.repeat([10, 20, 30, 40], 2), "seed": [0, 1] * 4,
+                            "fid": rng.uniform(10, 50, 8), "recall": rng.uniform(0, 1, 8)})
+    spec = {"trainer": "x", "dataset": {"name": "grid"}, "search": {"k": {}},
+            "metric": ["fid", "recall"], "mode": ["min", "max"]}
+    study = Study(tmp_path, StudyRecord("multi", "h", "u", "1", "p", "now"), spec, results)
+    table = grouped(study, ["fid", "recall"])
+    assert list(table["n"]) == [2, 2, 2, 2]
+    (tmp_path / "tune").mkdir()
+    (tmp_path / "tune" / "pbt_global.txt").write_text("\n".join(json.dumps(e) for e in [
+        ["0_k=10", "1_k=20", 2, 2, {"k": 20}, {"k": 24}],
+        ["2_k=30", "1_k=20", 4, 4, {"k": 20}, {"k": 16}]]))
+    paths = pareto(study, table, tmp_path) + pbt_lineage(study, tmp_path)
+    assert [p.name for p in paths] == ["pareto.png", "pbt_lineage.png"]
+    assert all(p.read_bytes()[:8] == PNG for p in paths)

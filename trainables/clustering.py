@@ -1,0 +1,220 @@
+"""k-means for Self-Conditioned GAN: pure torch functions, no networks, no distribution.
+
+- `kmeans`: k-means++ seeding then Lloyd iterations, best of `restarts` by inertia (the first
+  clustering; the paper runs ten restarts).
+- `warm_start_centres`: the paper's Eq. (3), the means of the *new* features under the *old*
+  assignment, used to initialise every later clustering.
+- `match_clusters`: Eq. (4), the permutation of new labels onto old ones minimising the number of
+  samples that change cluster (Hungarian, `scipy.optimize.linear_sum_assignment`).
+- `recluster`: the three above in the order Algorithm 1 uses them.
+- `online_kmeans_update`: mini-batch online k-means (Bottou & Bengio 1995): each centre moves
+  towards its batch mean with step size batch count / cumulative count.
+
+Empty clusters never crash: Lloyd re-seeds them with the points farthest from their centres, so
+every call returns k non-empty clusters whenever there are at least k distinct points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+
+@dataclass
+class KMeansResult:
+    assign: torch.Tensor  # (n,) int64 cluster of each point
+    centres: torch.Tensor  # (k, d)
+    inertia: float  # Σ squared distance to the assigned centre
+    iterations: int
+
+
+@dataclass
+class ReclusterResult:
+    assign: torch.Tensor
+    centres: torch.Tensor
+    inertia: float
+    changed: int  # points whose label differs from the old assignment (0 the first time)
+    permutation: torch.Tensor | None  # new k-means label → label used from now on
+
+
+def sq_distances(x: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+    """(n, k) squared Euclidean distances via ‖x‖² − 2x·c + ‖c‖² (one matmul, no (n, k, d))."""
+    d = (x * x).sum(1, keepdim=True) - 2 * x @ centres.T + (centres * centres).sum(1)[None]
+    return d.clamp_min_(0)
+
+
+def assign_to_centres(
+    x: torch.Tensor, centres: torch.Tensor, chunk: int = 65536
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nearest centre of every point and its squared distance; chunked to bound memory."""
+    labels, dists = [], []
+    for s in range(0, len(x), chunk):
+        d = sq_distances(x[s : s + chunk], centres)
+        best, idx = d.min(1)
+        labels.append(idx)
+        dists.append(best)
+    if not labels:
+        return torch.empty(0, dtype=torch.long), torch.empty(0)
+    return torch.cat(labels), torch.cat(dists)
+
+
+def kmeans_pp_init(
+    x: torch.Tensor, k: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """k-means++ seeding (Arthur & Vassilvitskii 2007): D² sampling, one centre at a time."""
+    n = len(x)
+    first = int(torch.randint(n, (1,), generator=generator))
+    centres = [x[first]]
+    closest = sq_distances(x, x[first : first + 1])[:, 0]
+    for _ in range(1, k):
+        total = closest.sum()
+        if total <= 0:  # fewer distinct points than k: any point; Lloyd re-seeds duplicates
+            idx = int(torch.randint(n, (1,), generator=generator))
+        else:
+            idx = int(torch.multinomial((closest / total).cpu(), 1, generator=generator))
+        centres.append(x[idx])
+        closest = torch.minimum(closest, sq_distances(x, x[idx : idx + 1])[:, 0])
+    return torch.stack(centres)
+
+
+def _reseed_empty(
+    x: torch.Tensor, centres: torch.Tensor, assign: torch.Tensor, dist: torch.Tensor, k: int
+) -> tuple[torch.Tensor, bool]:
+    """Move the centres of empty clusters onto the points farthest from their own centres."""
+    counts = torch.bincount(assign, minlength=k)
+    empty = (counts == 0).nonzero()[:, 0]
+    if len(empty) == 0:
+        return centres, False
+    far = dist.argsort(descending=True)[: len(empty)]
+    centres = centres.clone()
+    centres[empty[: len(far)]] = x[far]
+    return centres, True
+
+
+def lloyd(
+    x: torch.Tensor, centres: torch.Tensor, max_iter: int = 100, tol: float = 1e-6
+) -> KMeansResult:
+    """Lloyd iterations from the given centres until the assignment stops changing."""
+    k = len(centres)
+    centres = centres.clone().to(x.dtype)
+    assign, dist = assign_to_centres(x, centres)
+    iterations = 0
+    for iterations in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
+        centres, reseeded = _reseed_empty(x, centres, assign, dist, k)
+        if reseeded:
+            assign, dist = assign_to_centres(x, centres)
+        sums = torch.zeros_like(centres).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=k).to(x.dtype)
+        filled = counts > 0
+        new = centres.clone()
+        new[filled] = sums[filled] / counts[filled, None]
+        shift = (new - centres).pow(2).sum()
+        centres = new
+        new_assign, dist = assign_to_centres(x, centres)
+        stable = bool((new_assign == assign).all())
+        assign = new_assign
+        if stable or shift <= tol * (x.var(0).sum() + 1e-12):
+            break
+    centres, reseeded = _reseed_empty(x, centres, assign, dist, k)
+    if reseeded:
+        assign, dist = assign_to_centres(x, centres)
+    return KMeansResult(assign, centres, float(dist.sum()), iterations)
+
+
+def kmeans(
+    x: torch.Tensor, k: int, restarts: int = 10, generator: torch.Generator | None = None,
+    max_iter: int = 100,
+) -> KMeansResult:
+    """k-means++ + Lloyd, best of `restarts` runs by inertia (the paper's first clustering)."""
+    if len(x) < k:
+        raise ValueError(f"k-means: {len(x)} points cannot make k={k} clusters")
+    best: KMeansResult | None = None
+    for _ in range(max(1, restarts)):
+        res = lloyd(x, kmeans_pp_init(x, k, generator), max_iter)
+        if best is None or res.inertia < best.inertia:
+            best = res
+    assert best is not None
+    return best
+
+
+def warm_start_centres(x: torch.Tensor, old_assign: torch.Tensor, k: int) -> torch.Tensor:
+    """Eq. (3): mean of the new features of each old cluster.
+
+    An old cluster with no point in `x` gets the point farthest from the filled means, so the
+    initialisation still has k distinct centres.
+    """
+    sums = torch.zeros(k, x.shape[1], dtype=x.dtype, device=x.device).index_add_(0, old_assign, x)
+    counts = torch.bincount(old_assign, minlength=k).to(x.dtype)
+    filled = counts > 0
+    centres = torch.zeros_like(sums)
+    centres[filled] = sums[filled] / counts[filled, None]
+    empty = (~filled).nonzero()[:, 0]
+    if len(empty):
+        _, dist = assign_to_centres(x, centres[filled]) if filled.any() else (None, x.pow(2).sum(1))
+        far = dist.argsort(descending=True)[: len(empty)]
+        centres[empty[: len(far)]] = x[far]
+    return centres
+
+
+def match_clusters(new_assign: torch.Tensor, old_assign: torch.Tensor, k: int) -> torch.Tensor:
+    """Eq. (4): permutation ρ with ρ[new label] = old label minimising Σ_c |π_c^old \\ π_ρ(c)^new|.
+
+    cost[i, j] = |old_j| − |old_j ∩ new_i|: the samples of old cluster j lost if new cluster i
+    takes label j. `linear_sum_assignment` returns (rows, cols) with rows = 0..k−1 in order for a
+    square matrix, so cols is the permutation; empty clusters just have zero overlap.
+    """
+    joint = torch.bincount(new_assign.cpu() * k + old_assign.cpu(), minlength=k * k)
+    overlap = joint.view(k, k).numpy().astype(np.int64)  # [new, old]
+    cost = overlap.sum(0, keepdims=True) - overlap
+    rows, cols = linear_sum_assignment(cost)
+    perm = np.empty(k, dtype=np.int64)
+    perm[rows] = cols
+    return torch.from_numpy(perm)
+
+
+def recluster(
+    x: torch.Tensor, k: int, old_assign: torch.Tensor | None = None, restarts: int = 10,
+    match: bool = True, generator: torch.Generator | None = None, max_iter: int = 100,
+) -> ReclusterResult:
+    """One clustering step of Algorithm 1 on features `x` (old_assign: the same points' labels).
+
+    First time (no old assignment): k-means++ with restarts. Later: Lloyd from the warm-start
+    means, then (if `match`) the labels permuted onto the old ones.
+    """
+    if old_assign is None:
+        res = kmeans(x, k, restarts, generator, max_iter)
+        return ReclusterResult(res.assign, res.centres, res.inertia, 0, None)
+    res = lloyd(x, warm_start_centres(x, old_assign, k), max_iter)
+    assign, centres, perm = res.assign, res.centres, None
+    if match:
+        perm = match_clusters(assign, old_assign, k).to(assign.device)
+        assign = perm[assign]
+        centres = torch.empty_like(centres).index_copy_(0, perm, centres)
+    changed = int((assign != old_assign).sum())
+    return ReclusterResult(assign, centres, res.inertia, changed, perm)
+
+
+def online_kmeans_update(
+    x: torch.Tensor, centres: torch.Tensor, counts: torch.Tensor,
+    batch_sums: torch.Tensor | None = None, batch_counts: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One online k-means step (Bottou & Bengio 1995, mini-batch form).
+
+    Each point goes to its nearest centre; centre j moves to (N_j c_j + Σ_batch x) / (N_j + n_j),
+    i.e. a step of size n_j / (N_j + n_j) towards its batch mean. `batch_sums`/`batch_counts`
+    override the local batch statistics (pass all-reduced ones so every worker moves alike).
+    Returns (labels of x, new centres, new cumulative counts).
+    """
+    k = len(centres)
+    labels, _ = assign_to_centres(x, centres)
+    if batch_sums is None or batch_counts is None:
+        batch_sums = torch.zeros_like(centres).index_add_(0, labels, x.to(centres.dtype))
+        batch_counts = torch.bincount(labels, minlength=k).to(counts.dtype)
+    total = counts + batch_counts
+    moved = batch_counts > 0
+    new = centres.clone()
+    new[moved] = (centres[moved] * counts[moved, None] + batch_sums[moved]) / total[moved, None]
+    return labels, new, total
