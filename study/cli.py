@@ -41,6 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("ls", help="list studies")
     _common(ls)
 
+    clf = sub.add_parser("classifiers", help="reference classifiers for mode counting and "
+                         "classifier features")
+    clf_sub = clf.add_subparsers(dest="action", required=True)
+    clf_train = clf_sub.add_parser("train", help="train one and store it with its test accuracy")
+    clf_train.add_argument("name", help="mnist | fashion_mnist | digits | cifar10")
+    clf_train.add_argument("--data-root", help="offline data copies (default $STUDY_DATA_ROOT)")
+    clf_train.add_argument("--out", help="folder (default $STUDY_CLASSIFIERS_DIR or "
+                           "~/.cache/gan-mode-study/classifiers)")
+    clf_train.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    clf_train.add_argument("--budget-s", type=float, help="CPU budget in seconds (CIFAR-10)")
+    clf_train.add_argument("--seed", type=int, default=0)
+    clf_sub.add_parser("ls", help="stored classifiers with their test accuracy")
+
     validate = sub.add_parser("validate", help="check a spec without running it")
     validate.add_argument("spec")
 

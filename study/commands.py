@@ -7,14 +7,15 @@ import argparse
 from study.paths import StudyExists, StudyNotFound
 from study.report.errors import ReportError
 from study.spec import SpecError
+from trainables.data import DatasetError
 
-USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError)
+USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError, DatasetError)
 
 
 def dispatch(args: argparse.Namespace) -> int:
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "ls": cmd_ls,
-            "validate": cmd_validate, "report": cmd_report,
-            "compare": cmd_compare}[args.command](args)
+            "validate": cmd_validate, "report": cmd_report, "compare": cmd_compare,
+            "classifiers": cmd_classifiers}[args.command](args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -69,4 +70,29 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise ReportError("compare needs two or more studies")
     folder = compare_studies(args.studies, args.storage, args.out)
     print(f"comparison: {folder / 'compare.html'} (and compare.md)")
+    return 0
+
+
+def cmd_classifiers(args: argparse.Namespace) -> int:
+    import json
+
+    from evaluation.classifiers import available_classifiers, classifiers_dir
+
+    if args.action == "ls":
+        folder = classifiers_dir()
+        for name in available_classifiers():
+            meta = folder / f"{name}.json"
+            acc = json.loads(meta.read_text()).get("test_accuracy") if meta.is_file() else None
+            print(f"{name}\t" + (f"test accuracy {acc:.4f}" if acc is not None else "not trained"))
+        return 0
+    from trainables.data import DatasetError
+    from trainables.reference_classifiers import train_classifier
+
+    if args.name not in available_classifiers():
+        raise DatasetError(f"unknown classifier {args.name!r}; expected one of "
+                           f"{available_classifiers()}")
+    meta = train_classifier(args.name, args.data_root, args.out, epochs=args.epochs,
+                            seed=args.seed, time_budget_s=args.budget_s)
+    print(f"{args.name}: test accuracy {meta['test_accuracy']:.4f} "
+          f"(saved in {classifiers_dir(args.out)})")
     return 0

@@ -37,7 +37,7 @@ class ProgressCallback(tune.Callback):
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         done = sum(t.status == "TERMINATED" or t is trial for t in trials)
-        self._say(trial, f"finished ({done}/{len(trials)} trials done)")
+        self._say(trial, f"finished ({done} trials done so far)")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from study.tracking import failure_reason
