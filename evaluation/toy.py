@@ -35,12 +35,27 @@ def grid_centers(rows: int = 5, cols: int = 5) -> np.ndarray:
     return np.array([[2 * i - 4, 2 * j - 4] for i in range(rows) for j in range(cols)], float)
 
 
+def hq_radius(std: float, dim: int, n_std: float = 3.0) -> float:
+    """Radius of "high quality" that keeps the 2D convention's coverage in any dimension.
+
+    In 2D a sample is high quality within n_std·std of a mode mean (probability
+    P(χ²₂ ≤ n_std²) for a real sample). In R^D the same probability needs the radius
+    std·sqrt(χ²_D quantile): plain 3·std would call almost every real point in R^100 bad, as
+    real points lie about std·√D from their mean. Equals n_std·std exactly when D = 2.
+    """
+    from scipy.stats import chi2
+
+    p = chi2.cdf(n_std**2, 2)
+    return float(std * np.sqrt(chi2.ppf(p, dim)))
+
+
 def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool = False,
                 kl_over: Literal["all", "high_quality"] = "all",
-                chunk: int = 4096) -> dict[str, float]:
+                chunk: int = 4096, radius: float | None = None) -> dict[str, float]:
     """``{"modes", "high_quality_pct", "reverse_kl"}`` of (N, D) samples vs (M, D) mode means.
 
-    ``high_quality_pct`` is a percentage in [0, 100].
+    ``high_quality_pct`` is a percentage in [0, 100]. ``radius`` overrides the 3·std threshold
+    (see `hq_radius` for mixtures in more than 2 dimensions).
     """
     x = as_float_array(samples, "samples")
     c = as_float_array(centers, "centers")
@@ -51,7 +66,7 @@ def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool 
         raise MetricInputError(f"std: expected a positive number, got {std!r}")
     if kl_over not in ("all", "high_quality"):
         raise MetricInputError(f"kl_over: expected 'all' or 'high_quality', got {kl_over!r}")
-    thr = 3.0 * std
+    thr = 3.0 * std if radius is None else float(radius)
     m = c.shape[0]
     nearest = np.empty(x.shape[0], dtype=np.int64)
     hq = np.empty(x.shape[0], dtype=bool)

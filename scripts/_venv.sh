@@ -8,8 +8,13 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  echo "installing the project and its dependencies into .venv (first run: several minutes)"
+  # pip's output goes to a log, shown only if the install fails.
+  if ! .venv/bin/python -m pip install --quiet -e ".[test]" > .venv/pip-install.log 2>&1; then
+    tail -n 60 .venv/pip-install.log
+    echo "install failed: full log in .venv/pip-install.log" >&2
+    exit 1
+  fi
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

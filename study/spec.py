@@ -249,6 +249,25 @@ def _config_errors(cfg_model: type[BaseModel], values: dict[str, Any]) -> list[t
     return []
 
 
+DATASET_PREFIX = "dataset."
+
+
+def _dataset_option_problems(spec: StudySpec, section: str, name: str) -> list[str]:
+    """A searched `dataset.<option>` must be an option of the data set's loader."""
+    from trainables.data import DatasetError
+    from trainables.data.registry import loader_options
+
+    try:
+        options = loader_options(spec.dataset.name)
+    except DatasetError as exc:
+        return [str(exc)]
+    option = name.removeprefix(DATASET_PREFIX)
+    if option in options:
+        return []
+    return [f"{section}.{name}: not an option of data set {spec.dataset.name!r} "
+            f"(expected one of {options})"]
+
+
 def _check_against_trainer(spec: StudySpec, source: str) -> None:
     """Validate fixed values and every search bound against the trainer's config model."""
     from trainables.registry import TrainerError, get_method
@@ -261,6 +280,9 @@ def _check_against_trainer(spec: StudySpec, source: str) -> None:
     sections = [("search", spec.search), ("scheduler.mutations", spec.scheduler.mutations)]
     for section, params in sections:
         for name, param in params.items():
+            if name.startswith(DATASET_PREFIX):
+                problems += _dataset_option_problems(spec, section, name)
+                continue
             if name not in cfg_model.model_fields:
                 problems.append(f"{section}.{name}: not a setting of trainer {spec.trainer!r}")
                 continue

@@ -171,8 +171,10 @@ class MLflowTrialCallback(tune.Callback):
                                       "final_metrics": final, "failure_reason": reason},
                              "final_metrics.json")
         folder = Path(self.artifact_root) / trial.trial_id
-        if folder.is_dir():
-            self.client.log_artifacts(run_id, str(folder), "samples")
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            # protocol.json at the top, plots under samples/
+            where = None if path.suffix == ".json" else "samples"
+            self.client.log_artifact(run_id, str(path), where)
         if reason:
             self.client.set_tag(run_id, "failure_reason", reason[:5000])
         self.client.set_terminated(run_id, status)

@@ -18,7 +18,8 @@ from ray.tune.integration.ray_train import TuneReportCallback
 from trainables.loop import LoopConfig, ray_train_worker
 
 SEED_KEY = "seed"
-REPEAT_INDEX = "__trial_index__"  # set by tune.search.Repeater when seeds repeat an Optuna point
+REPEAT_INDEX = "__trial_index__"
+DATASET_PREFIX = "dataset."  # set by tune.search.Repeater when seeds repeat an Optuna point
 
 
 class TrialFailed(RuntimeError):
@@ -49,12 +50,16 @@ class TrialPlan:
 
     def loop_config(self, config: dict[str, Any], trial_id: str) -> LoopConfig:
         hparams = {k: v for k, v in config.items() if k != SEED_KEY and not k.startswith("__")}
+        # `dataset.<option>` parameters sweep the data set itself (e.g. the number of modes).
+        data_opts = {k.removeprefix(DATASET_PREFIX): hparams.pop(k) for k in list(hparams)
+                     if k.startswith(DATASET_PREFIX)}
+        dataset = self.dataset | {"options": self.dataset.get("options", {}) | data_opts}
         if SEED_KEY in config:
             seed = int(config[SEED_KEY])
         else:
             seed = self.seeds[int(config.get(REPEAT_INDEX, 0)) % len(self.seeds)]
         return LoopConfig(
-            trainer=self.trainer, method=self.fixed | hparams, dataset=self.dataset,
+            trainer=self.trainer, method=self.fixed | hparams, dataset=dataset,
             data_root=self.data_root, seed=seed, steps=self.steps, time_s=self.time_s,
             eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,
             eval_samples=self.eval_samples,

@@ -15,6 +15,8 @@ class TrainerError(ValueError):
 METHODS: dict[str, str] = {
     "baseline_gan": "trainables.baseline_gan:BaselineGAN",
     "selfcond_gan": "trainables.selfcond_gan:SelfCondGAN",
+    "pgmgan": "trainables.pgmgan:PGMGAN",
+    "simplicial": "trainables.simplicial:SimplicialGAN",
 }
 
 

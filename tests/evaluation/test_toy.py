@@ -57,3 +57,17 @@ def test_toy_bad_inputs() -> None:
         toy_metrics(np.zeros((3, 3)), ring_centers(), 0.01)
     with pytest.raises(MetricInputError, match="std"):
         toy_metrics(np.zeros((3, 2)), ring_centers(), 0.0)
+
+
+def test_hq_radius_is_3_std_in_2d_and_keeps_real_points_in_high_dimensions():
+    from evaluation.toy import hq_radius
+
+    assert hq_radius(0.05, 2) == pytest.approx(0.15, rel=1e-9)
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(5, 100))
+    real = centers[rng.integers(0, 5, 4000)] + 0.1 * rng.normal(size=(4000, 100))
+    plain = toy_metrics(real, centers, 0.1)
+    scaled = toy_metrics(real, centers, 0.1, radius=hq_radius(0.1, 100))
+    assert plain["high_quality_pct"] == 0.0  # why the radius must scale with the dimension
+    assert scaled["modes"] == 5
+    assert scaled["high_quality_pct"] == pytest.approx(100 * (1 - np.exp(-4.5)), abs=1.0)

@@ -71,3 +71,16 @@ def test_cli_exits_2_without_traceback(tmp_path):
         assert "budget.steps" in proc.stderr
         assert "Traceback" not in proc.stderr
     assert not (tmp_path / "bad").exists(), "a rejected spec must not create a study folder"
+
+
+def test_dataset_options_can_be_searched(tmp_path):
+    from study.tuner import trial_plan
+
+    mixture = {"name": "gaussian_mixture", "options": {"dim": 10}}
+    spec = parse_spec(toy_spec("modes", dataset=mixture,
+                               search={"dataset.m": {"type": "grid", "values": [5, 25]}}))
+    loop = trial_plan(spec, tmp_path, None).loop_config({"dataset.m": 25, "seed": 0}, "t0")
+    assert loop.dataset == {"name": "gaussian_mixture", "options": {"dim": 10, "m": 25}}
+    assert "dataset.m" not in loop.method
+    bad = toy_spec("modes", search={"dataset.colours": {"type": "grid", "values": [1]}})
+    assert "search.dataset.colours: not an option of data set 'grid'" in error_of(bad)

@@ -42,11 +42,14 @@ def test_study_runs_logs_one_child_per_trial_and_survives_a_nan_trial(tmp_path, 
     steps = [m.step for m in client.get_metric_history(finished.info.run_id, "reverse_kl")]
     assert steps == [30, 60]
     artifacts = {a.path for a in client.list_artifacts(finished.info.run_id)}
-    assert {"final_metrics.json", "samples"} <= artifacts
+    assert {"final_metrics.json", "protocol.json", "samples"} <= artifacts
     plots = [a.path for a in client.list_artifacts(finished.info.run_id, "samples")]
     assert any(p.endswith(".png") for p in plots)
     local = client.download_artifacts(finished.info.run_id, "final_metrics.json", str(tmp_path))
     assert json.loads(open(local).read())["final_metrics"]["step"] == 60
+    proto = client.download_artifacts(finished.info.run_id, "protocol.json", str(tmp_path))
+    proto = json.loads(open(proto).read())
+    assert proto["n_fake"] == 500 and proto["n_modes"] == 25 and "version_torch" in proto
 
     reason = failed.data.tags["failure_reason"]
     assert "nan" in reason.lower() and "step 1" in reason

@@ -54,6 +54,19 @@ def available() -> list[str]:
     return sorted(_LOADERS)
 
 
+def loader_options(name: str) -> list[str]:
+    """The options a data set's loader takes (what `dataset.options` / `dataset.<opt>` may set)."""
+    import inspect
+
+    _import_loaders()
+    if name not in _LOADERS:
+        raise DatasetError(
+            f"dataset.name: unknown data set {name!r}; expected one of {available()}"
+        )
+    params = inspect.signature(_LOADERS[name]).parameters
+    return [p for p in params if p not in ("root", "split")]
+
+
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
     """Argument, else $STUDY_DATA_ROOT, else ~/.cache/gan-mode-study/data."""
     if root:

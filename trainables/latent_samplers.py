@@ -1,0 +1,207 @@
+"""Latent samplers of the simplicial-cluster paper and its baselines (pure: no training state).
+
+- Simplicial-cluster truncation (papers/latent_geometry_simplicial.txt, App. B.3): N equidistant
+  anchors u_i in R^d, p_i(z) = softmax_i(−‖z − u_i‖) and z ~ N(0, I) is kept when
+  max_i p_i(z) > τ. The anchors are √d·e_j for the first N coordinates j: equidistant (pairwise
+  distance √(2d)) with norm √d, the typical norm of a Gaussian latent, so every anchor sits where
+  the latent mass is. Needs N ≤ d. Since max_i p_i ≥ 1/N always, τ < 1/N accepts everything.
+- Gaussian: plain z ~ N(0, I) (the baseline GAN).
+- DeliGAN (Gurumurthy et al. 2017): z = μ_k + σ_k ⊙ ε, k uniform, μ and σ learned with G.
+- JBT, Jacobian-based truncation (Tanielian et al. 2020): keep the latents whose generator
+  Jacobian has the smallest Frobenius norm (the given percentile of a candidate pool); applied
+  at sampling only, to a generator trained on Gaussian latents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+class SamplerError(ValueError):
+    """Bad sampler settings (τ, N, d, percentile) or an acceptance that is practically zero."""
+
+
+def check_simplicial(n_anchors: int, dim: int, tau: float) -> None:
+    if n_anchors < 2:
+        raise SamplerError(f"simplicial sampler: need N >= 2 anchors, got N={n_anchors}")
+    if n_anchors > dim:
+        raise SamplerError(
+            f"simplicial sampler: N={n_anchors} equidistant anchors √d·e_j need N <= d, got "
+            f"d={dim}"
+        )
+    if not 0 < tau < 1:
+        raise SamplerError(f"simplicial sampler: τ must lie in (0, 1), got τ={tau}")
+
+
+def simplex_anchors(n_anchors: int, dim: int) -> torch.Tensor:
+    """(N, d) anchors √d·e_j, j = 0..N−1: pairwise distance √(2d), norm √d."""
+    check_simplicial(n_anchors, dim, 0.5)
+    return math.sqrt(dim) * torch.eye(dim)[:n_anchors]
+
+
+def anchor_scores(z: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
+    """(n, N) p_i(z) = softmax over anchors of the negative Euclidean distance (paper App. B.3)."""
+    return torch.softmax(-torch.cdist(z, anchors.to(z)), dim=1)
+
+
+def accept_mask(z: torch.Tensor, anchors: torch.Tensor, tau: float) -> torch.Tensor:
+    return anchor_scores(z, anchors).amax(dim=1) > tau
+
+
+@dataclass
+class Draw:
+    """n accepted latents, their anchor index argmax_i p_i(z), and the candidates behind them
+    (`accepted` of `drawn` passed the test; the surplus beyond n is dropped)."""
+
+    z: torch.Tensor
+    cluster: torch.Tensor
+    drawn: int
+    accepted: int
+
+    @property
+    def acceptance(self) -> float:
+        return self.accepted / self.drawn if self.drawn else float("nan")
+
+
+class SimplicialSampler:
+    """Rejection sampler around N anchors, with bounded redraws.
+
+    `max_draws_per_sample` bounds the work: asking for n latents draws at most that many times n
+    candidates, then raises SamplerError naming τ, N and d (an acceptance below
+    ~1/max_draws_per_sample is "practically impossible" for training).
+    """
+
+    def __init__(self, n_anchors: int, dim: int, max_draws_per_sample: int = 1000,
+                 chunk: int = 65_536) -> None:
+        check_simplicial(n_anchors, dim, 0.5)
+        self.n_anchors, self.dim = n_anchors, dim
+        self.anchors = simplex_anchors(n_anchors, dim)
+        self.max_draws_per_sample = max_draws_per_sample
+        self.chunk = chunk
+
+    def _impossible(self, tau: float, accepted: int, drawn: int) -> SamplerError:
+        return SamplerError(
+            f"simplicial sampler: τ={tau} with N={self.n_anchors} anchors in d={self.dim} accepted "
+            f"{accepted} of {drawn} draws (acceptance < {1 / self.max_draws_per_sample:.0e}); "
+            f"acceptance is practically impossible: lower τ (max p_i ≥ 1/N = "
+            f"{1 / self.n_anchors:.3g} always, so τ near 1/N accepts most draws), or change N or d"
+        )
+
+    def sample(self, n: int, tau: float, generator: torch.Generator | None = None) -> Draw:
+        check_simplicial(self.n_anchors, self.dim, tau)
+        budget = n * self.max_draws_per_sample
+        zs: list[torch.Tensor] = []
+        have, drawn = 0, 0
+        while have < n:
+            if drawn >= budget:
+                raise self._impossible(tau, have, drawn)
+            # Size the next round from the acceptance seen so far (at least n, at most a chunk).
+            rate = max(have / drawn, 1 / self.max_draws_per_sample) if drawn else 1.0
+            size = int(min(max(n, math.ceil(1.2 * (n - have) / rate)), self.chunk, budget - drawn))
+            z = torch.randn(size, self.dim, generator=generator)
+            keep = z[accept_mask(z, self.anchors, tau)]
+            zs.append(keep)
+            have += len(keep)
+            drawn += size
+        z = torch.cat(zs)[:n]
+        cluster = anchor_scores(z, self.anchors).argmax(dim=1)
+        return Draw(z, cluster, drawn, have)
+
+    def sample_many(self, n: int, taus: list[float],
+                    generator: torch.Generator | None = None) -> dict[float, Draw]:
+        """n latents for each τ from one shared candidate stream (the τ curve without noise
+        between points: a larger τ keeps a subset of the same candidates)."""
+        for tau in taus:
+            check_simplicial(self.n_anchors, self.dim, tau)
+        hardest = max(taus)
+        budget = n * self.max_draws_per_sample
+        zs, scores = [], []
+        have, drawn = 0, 0
+        while have < n:
+            if drawn >= budget:
+                raise self._impossible(hardest, have, drawn)
+            rate = max(have / drawn, 1 / self.max_draws_per_sample) if drawn else 1.0
+            size = int(min(max(n, math.ceil(1.2 * (n - have) / rate)), self.chunk, budget - drawn))
+            z = torch.randn(size, self.dim, generator=generator)
+            pmax = anchor_scores(z, self.anchors).amax(dim=1)
+            zs.append(z)
+            scores.append(pmax)
+            have += int((pmax > hardest).sum())
+            drawn += size
+        z_all, p_all = torch.cat(zs), torch.cat(scores)
+        out = {}
+        for tau in taus:
+            ok = p_all > tau
+            z = z_all[torch.nonzero(ok)[:n, 0]]
+            out[tau] = Draw(z, anchor_scores(z, self.anchors).argmax(dim=1), drawn, int(ok.sum()))
+        return out
+
+    def acceptance_rate(self, tau: float, n: int = 100_000,
+                        generator: torch.Generator | None = None) -> float:
+        """Monte-Carlo P(max_i p_i(z) > τ) for z ~ N(0, I_d)."""
+        check_simplicial(self.n_anchors, self.dim, tau)
+        hits = 0
+        for start in range(0, n, self.chunk):
+            z = torch.randn(min(self.chunk, n - start), self.dim, generator=generator)
+            hits += int(accept_mask(z, self.anchors, tau).sum())
+        return hits / n
+
+
+def gaussian(n: int, dim: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    return torch.randn(n, dim, generator=generator)
+
+
+class DeliGANPrior(nn.Module):
+    """Mixture of K Gaussians with learned means and stds (reparameterised, trained with G).
+
+    Initialisation as the DeliGAN paper: μ ~ U(−1, 1), σ = 0.2; `sigma_penalty` is its
+    regulariser Σ (1 − σ)² that keeps the stds from collapsing to 0.
+    """
+
+    def __init__(self, n_components: int, dim: int, generator: torch.Generator | None = None,
+                 init_std: float = 0.2) -> None:
+        super().__init__()
+        if n_components < 1:
+            raise SamplerError(f"deligan sampler: need >= 1 component, got {n_components}")
+        self.mu = nn.Parameter(torch.rand(n_components, dim, generator=generator) * 2 - 1)
+        self.sigma = nn.Parameter(torch.full((n_components, dim), init_std))
+
+    def forward(self, n: int, generator: torch.Generator | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        k = torch.randint(len(self.mu), (n,), generator=generator).to(self.mu.device)
+        eps = torch.randn(n, self.mu.shape[1], generator=generator).to(self.mu.device)
+        return self.mu[k] + self.sigma[k] * eps, k
+
+    def sigma_penalty(self) -> torch.Tensor:
+        return ((1 - self.sigma) ** 2).sum()
+
+
+def jacobian_frobenius(g: Callable[[torch.Tensor], torch.Tensor], z: torch.Tensor,
+                       n_dirs: int = 8, generator: torch.Generator | None = None
+                       ) -> torch.Tensor:
+    """Estimate ‖J_G(z)‖_F per row: ‖J‖_F² = E_v ‖J v‖² over v ~ N(0, I), exact J v by jvp."""
+    total = torch.zeros(len(z), device=z.device)
+    for _ in range(n_dirs):
+        v = torch.randn(z.shape, generator=generator).to(z.device)
+        _, jv = torch.autograd.functional.jvp(g, z, v)
+        total += jv.flatten(1).pow(2).sum(dim=1)
+    return (total / n_dirs).sqrt()
+
+
+def jbt_select(z: torch.Tensor, jfn: torch.Tensor, percentile: float, n: int) -> torch.Tensor:
+    """Keep the latents whose Jacobian norm is at most the `percentile`-th percentile of the pool
+    (the n smallest of a pool drawn n·100/percentile large)."""
+    if not 0 < percentile <= 100:
+        raise SamplerError(f"jbt sampler: percentile must lie in (0, 100], got {percentile}")
+    if len(z) < n:
+        raise SamplerError(f"jbt sampler: pool of {len(z)} latents is smaller than n={n}")
+    return z[torch.argsort(jfn)[:n]]
+
+
+def jbt_pool_size(n: int, percentile: float) -> int:
+    return math.ceil(n * 100 / percentile)

@@ -1,0 +1,248 @@
+"""PGMGAN's space partitioner S as its own cached stage (2D / vector data).
+
+Pipeline (paper Sec. 4.2): representation → k-NN graph → partitioner training. For low-
+dimensional data the paper skips representation learning, so the representation is the raw
+point. The partitioner is `LipschitzResNet` (bi-Lipschitz residual blocks + a linear head to k
+logits), so the guide built on its logits has no local optima (Theorem 3).
+
+Training options (`PartitionSettings`):
+- `loss: paper` — Eq. 5, maximised: Σ_edges log S(x_i)·S(x_j) − α Σ_i H(S(x_i)) + β H(mean S),
+  implemented as a minimised per-batch mean (α = 5, β = 1e-3). The β term is the only force
+  against putting everything in one partition, and it is weak at 1e-3: from scratch some
+  partitions may end up empty (watch `nonempty` in the info).
+- `loss: scan` — the authors' public training code (SCAN): consistency −log S(x_i)·S(x_j) minus
+  5·H(mean S), 20 neighbours.
+- `init: kmeans` — the authors' toy setup: k-means (n_init 100) on the points, then S is fitted
+  to imitate the k-means labels by cross-entropy; no graph training afterwards.
+
+Every point's partition is argmax S(x), so the labels and the guide R_i agree by construction.
+
+Cache: the result is keyed by a hash of (data set name and content, k, seed, settings) and kept
+at `cache_dir/<key>.pt` (written to a temporary file then `os.replace`d, so concurrent trials
+never read a half-written file; read back with `torch.load(weights_only=True)`). Every trial
+with the same key, in the same study or not, reuses it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch.nn import functional as F
+
+from trainables import clustering
+from trainables.data import DataBundle
+from trainables.networks.lipschitz import LipschitzResNet
+
+CACHE_ENV = "STUDY_PARTITION_CACHE"
+DEFAULT_CACHE = Path("~/.cache/gan-mode-study/partitions")
+FORMAT = 1  # bump when the stored payload or the training changes meaning
+
+
+class PartitionSettings(BaseModel):
+    """Everything that changes the partition (and so the cache key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loss: Literal["paper", "scan"] = "paper"
+    init: Literal["scratch", "kmeans"] = "scratch"
+    alpha: float = Field(5.0, ge=0, description="Eq. 5 per-sample entropy penalty")
+    beta: float = Field(1e-3, ge=0, description="Eq. 5 entropy-of-the-mean bonus")
+    scan_entropy_weight: float = Field(5.0, ge=0)
+    neighbours: int = Field(20, ge=1, description="k of the k-NN graph")
+    subset: int = Field(10_000, ge=1, description="points the partitioner is trained on")
+    steps: int = Field(2000, ge=0, description="optimiser steps (graph loss or imitation)")
+    batch: int = Field(256, ge=1)
+    lr: float = Field(1e-3, gt=0)
+    kmeans_restarts: int = Field(100, ge=1, description="the authors' toy: n_init 100")
+    kmeans_iters: int = Field(100, ge=1)
+    blocks: int = Field(4, ge=1)
+    hidden: int = Field(64, ge=1)
+    # 2 linear maps (d→hidden→d): with d = 2 their exact norms are 2×2 eigenproblems. The
+    # paper's image blocks have 3 convolutions; for 2D, depth comes from more blocks instead.
+    layers: int = Field(2, ge=1, description="linear maps per residual block")
+    coeff: float = Field(0.9, gt=0, lt=1, description="spectral-norm bound per linear map")
+    activation: Literal["elu", "leaky_relu"] = "elu"
+
+
+def build_partitioner(
+    dim: int, k: int, s: PartitionSettings, out_init: float = 1.0
+) -> LipschitzResNet:
+    return LipschitzResNet(dim, k, s.blocks, s.hidden, s.layers, s.coeff, s.activation, out_init)
+
+
+def resolve_cache_dir(option: str | None) -> Path:
+    """The option, else $STUDY_PARTITION_CACHE, else ~/.cache/gan-mode-study/partitions."""
+    raw = option or os.environ.get(CACHE_ENV) or str(DEFAULT_CACHE)
+    return Path(raw).expanduser()
+
+
+def cache_key(data: DataBundle, k: int, seed: int, s: PartitionSettings) -> str:
+    # The data's content stands in for its loader options (n, std, seed, weights...), which the
+    # bundle does not carry.
+    content = hashlib.sha256(data.x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    blob = json.dumps(
+        {"format": FORMAT, "dataset": data.name, "content": content, "k": k, "seed": seed,
+         "settings": s.model_dump()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+# ---- losses (pure functions of the partitioner's probabilities) -----------------------------
+
+
+def _entropy(p: torch.Tensor) -> torch.Tensor:
+    return -(p * torch.log(p.clamp_min(1e-8))).sum(dim=-1)
+
+
+def paper_loss(
+    p_anchor: torch.Tensor, p_neighbour: torch.Tensor, alpha: float, beta: float
+) -> torch.Tensor:
+    """−(Eq. 5) per batch: −mean log S(x_i)·S(x_j) + α mean H(S(x_i)) − β H(mean S)."""
+    agree = torch.log((p_anchor * p_neighbour).sum(dim=1).clamp_min(1e-8)).mean()
+    return -agree + alpha * _entropy(p_anchor).mean() - beta * _entropy(p_anchor.mean(dim=0))
+
+
+def scan_loss(p_anchor: torch.Tensor, p_neighbour: torch.Tensor, weight: float) -> torch.Tensor:
+    """SCAN (Van Gansbeke et al. 2020): consistency − weight · H(mean S)."""
+    agree = torch.log((p_anchor * p_neighbour).sum(dim=1).clamp_min(1e-8)).mean()
+    return -agree - weight * _entropy(p_anchor.mean(dim=0))
+
+
+def knn_graph(x: np.ndarray, neighbours: int) -> np.ndarray:
+    """(n, neighbours) indices of each point's nearest other points (kd-tree: fine in 2D)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    m = min(neighbours + 1, len(x))
+    _, idx = NearestNeighbors(n_neighbors=m).fit(x).kneighbors(x)
+    return idx[:, 1:] if m > 1 else idx
+
+
+# ---- training --------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def label_points(net: torch.nn.Module, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    return torch.cat([net(x[s : s + chunk]).argmax(dim=1) for s in range(0, len(x), chunk)])
+
+
+def train_partitioner(
+    x: torch.Tensor, k: int, s: PartitionSettings, gen: torch.Generator
+) -> tuple[LipschitzResNet, dict[str, Any]]:
+    """Fit S on the points x (n, d); returns the network (eval mode) and training facts."""
+    info: dict[str, Any] = {}
+    loss = torch.tensor(float("nan"))
+    if s.init == "kmeans":
+        km = clustering.kmeans(x, k, restarts=s.kmeans_restarts, generator=gen,
+                               max_iter=s.kmeans_iters)
+        target = km.assign
+        info["kmeans_inertia"] = float(km.inertia)
+        # Blocks start near the identity and the head at the Voronoi map of the centres
+        # (argmax_c μ_c·x − ‖μ_c‖²/2 is the nearest centre), so S starts at the k-means
+        # partition; cross-entropy then sharpens it and lets the blocks bend the boundaries.
+        net = build_partitioner(x.shape[1], k, s, out_init=1e-3)
+        with torch.no_grad():
+            mu = km.centres.float()
+            # Scale so a point at its centre beats the nearest other centre by a logit margin
+            # of 2: confident from the start, so cross-entropy does not need to blow it up.
+            gap = torch.cdist(mu, mu) + torch.eye(len(mu)) * 1e12
+            temp = 4.0 / (gap.min() ** 2).clamp_min(1e-8) if len(mu) > 1 else torch.tensor(1.0)
+            net.head.weight.copy_(temp * mu)
+            net.head.bias.copy_(-0.5 * temp * (mu * mu).sum(dim=1))
+        opt = torch.optim.Adam(net.parameters(), lr=s.lr)
+        init_acc = float((label_points(net, x) == target).float().mean())
+        init_state = {name: t.clone() for name, t in net.state_dict().items()}
+        for _ in range(s.steps):
+            idx = torch.randint(len(x), (s.batch,), generator=gen)
+            loss = F.cross_entropy(net(x[idx]), target[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        acc = float((label_points(net, x) == target).float().mean())
+        # Adam's first steps can move boundaries away from an already exact imitation: keep
+        # whichever of the two imitates k-means better.
+        if acc < init_acc:
+            net.load_state_dict(init_state)
+            acc = init_acc
+        info |= {"init_acc": init_acc, "imitation_acc": acc}
+    else:
+        net = build_partitioner(x.shape[1], k, s)
+        opt = torch.optim.Adam(net.parameters(), lr=s.lr)
+        nbrs = torch.from_numpy(knn_graph(x.numpy(), s.neighbours))
+        for _ in range(s.steps):
+            idx = torch.randint(len(x), (s.batch,), generator=gen)
+            # One random neighbour per anchor (SCAN's sampling of the graph's edges).
+            pick = torch.randint(nbrs.shape[1], (s.batch,), generator=gen)
+            logits = net(torch.cat([x[idx], x[nbrs[idx, pick]]]))
+            p = logits.softmax(dim=1)
+            pa, pn = p[: s.batch], p[s.batch :]
+            if s.loss == "paper":
+                loss = paper_loss(pa, pn, s.alpha, s.beta)
+            else:
+                loss = scan_loss(pa, pn, s.scan_entropy_weight)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+    info["final_loss"] = float(loss.detach())
+    net.eval()
+    return net, info
+
+
+def _atomic_save(payload: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def partition_for(
+    data: DataBundle, k: int, seed: int, settings: PartitionSettings,
+    cache_dir: str | Path | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]:
+    """(labels of every point, partitioner state_dict, info); computed once per key."""
+    if data.x.dim() != 2:
+        raise ValueError(
+            f"the PGMGAN partitioner here handles vector data; {data.name} has shape "
+            f"{tuple(data.x.shape[1:])} (image partitioners need SimCLR features: not built)"
+        )
+    if k > len(data.x):
+        raise ValueError(f"k={k} partitions but only {len(data.x)} points in {data.name}")
+    key = cache_key(data, k, seed, settings)
+    path = resolve_cache_dir(str(cache_dir) if cache_dir else None) / f"{key}.pt"
+    if path.exists():
+        payload = torch.load(path, weights_only=True)
+        info = dict(payload["info"]) | {"cached": True, "key": key, "path": str(path)}
+        return payload["labels"], payload["state_dict"], info
+
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed * 7919 + 17)
+    x_all = data.x.detach().float().cpu()
+    subset = torch.randperm(len(x_all), generator=gen)[: min(settings.subset, len(x_all))]
+    with torch.random.fork_rng(devices=[]):  # seeded init without moving the caller's RNG
+        torch.manual_seed(seed * 7919 + 29)
+        net, info = train_partitioner(x_all[subset], k, settings, gen)
+    labels = label_points(net, x_all).long()
+    sizes = torch.bincount(labels, minlength=k)
+    info |= {"nonempty": int((sizes > 0).sum()), "min_size": int(sizes.min()),
+             "max_size": int(sizes.max()), "seconds": time.perf_counter() - t0}
+    if data.y is not None:
+        from evaluation.clustering import nmi
+
+        info["nmi"] = nmi(data.y.cpu().numpy(), labels.numpy())
+    state = {name: t.detach().cpu().clone() for name, t in net.state_dict().items()}
+    _atomic_save({"labels": labels, "state_dict": state, "info": info}, path)
+    return labels, state, info | {"cached": False, "key": key, "path": str(path)}
