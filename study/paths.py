@@ -9,7 +9,11 @@ from pathlib import Path
 
 STORAGE_ENV = "STUDY_STORAGE"
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
+# The study folder's layout: <storage>/<name>/{study.json, spec.yaml, tune/, train/, ...}
 STUDY_FILE = "study.json"
+SPEC_COPY = "spec.yaml"
+TUNE_DIR = "tune"
+RESULTS_FILE = "results.parquet"
 
 
 class StudyNotFound(LookupError):

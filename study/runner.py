@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,10 @@ import yaml
 
 from study import tuner as tuning
 from study.paths import (
+    RESULTS_FILE,
+    SPEC_COPY,
+    STUDY_FILE,
+    TUNE_DIR,
     StudyExists,
     StudyRecord,
     find_study,
@@ -28,9 +31,6 @@ from study.spec import SpecError, StudySpec, load_spec, parse_spec
 from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
 from study.trial import root_cause
 
-SPEC_COPY = "spec.yaml"
-TUNE_DIR = "tune"
-RESULTS_FILE = "results.parquet"
 # Final metrics kept in the results table (besides the study's own metrics).
 _RESULT_METRICS = ("step", "modes", "high_quality_pct", "reverse_kl", "reverse_kl_log10", "fid",
                    "is_mean", "precision", "recall", "density", "coverage", "nmi", "ari",
@@ -110,7 +110,7 @@ def create_study(
     if name:  # same study under another name (validated like the spec's own)
         spec = parse_spec(spec.model_dump(mode="json") | {"name": name}, f"{spec_path} --name")
     folder = study_dir(storage_root(storage), spec.name)
-    if (folder / "study.json").is_file():
+    if (folder / STUDY_FILE).is_file():
         raise StudyExists(
             f"study {spec.name!r} already exists in {folder}: continue it with "
             f"`study resume {spec.name}`, or give the spec another name"
@@ -207,11 +207,3 @@ def print_summary(outcome: StudyOutcome) -> None:
     if outcome.errors:
         print(f"{outcome.errors} trial(s) failed: see `study status {rec.name}`")
     print(f"compare runs in the MLflow UI: mlflow ui --backend-store-uri {rec.tracking_uri}")
-
-
-def load_spec_dict(folder: Path) -> dict[str, Any]:
-    return yaml.safe_load((folder / SPEC_COPY).read_text())
-
-
-def eprint(*args: Any) -> None:
-    print(*args, file=sys.stderr, flush=True)

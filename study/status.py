@@ -7,10 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from study.paths import StudyRecord, find_study, list_studies, storage_root
+from study.paths import SPEC_COPY, TUNE_DIR, StudyRecord, find_study, list_studies, storage_root
 from study.spec import load_spec
-
-TUNE_DIR = "tune"
 
 
 def trial_states(folder: Path) -> list[dict[str, Any]]:
@@ -46,7 +44,7 @@ def print_status(name: str | None, storage: str | None) -> int:
     for n in names:
         folder = find_study(n, root)
         record = StudyRecord.load(folder)
-        spec = load_spec(folder / "spec.yaml")
+        spec = load_spec(folder / SPEC_COPY)
         trials = trial_states(folder)
         counts = Counter(t["status"] for t in trials)
         summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "not started"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from trainables.losses import d_loss, g_loss
-from trainables.method import AdversarialMethod, MethodConfig
+from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair
 
 
@@ -48,8 +48,5 @@ class BaselineGAN(AdversarialMethod):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        self.g.eval()
-        try:
+        with eval_mode(self.g):
             return self.g(self.latent(n))
-        finally:
-            self.g.train()

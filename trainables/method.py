@@ -7,6 +7,8 @@ cadence and reporting; a method owns its networks, optimisers, one training step
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -14,6 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from trainables.context import RunContext
 from trainables.data import DataBundle
+
+
+@contextmanager
+def eval_mode(module: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Sampling uses BN running statistics; training resumes in the mode it was in."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 class MethodConfig(BaseModel):

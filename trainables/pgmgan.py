@@ -35,7 +35,7 @@ from torch import nn
 
 from trainables.guide import guide, in_partition, lam
 from trainables.losses import d_loss, g_loss
-from trainables.method import AdversarialMethod, MethodConfig
+from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair
 from trainables.partitioner import PartitionSettings, build_partitioner, partition_for
 
@@ -206,8 +206,7 @@ class PGMGAN(AdversarialMethod):
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
         """n samples; with rejection each is kept only if argmax S equals its partition."""
-        self.g.eval()
-        try:
+        with eval_mode(self.g):
             c = self.draw_partitions(n)
             x = self.g(self.latent(n), c)
             if self.partitioner is None or not self.cfg.rejection:
@@ -230,8 +229,6 @@ class PGMGAN(AdversarialMethod):
             self.last_acceptance = accepted / drawn
             self.last_unfilled = float((~ok).float().mean())
             return x
-        finally:
-            self.g.train()
 
     # ---- metrics and state -----------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from pydantic import Field
 
 from trainables import clustering
 from trainables.losses import d_loss, g_loss
-from trainables.method import AdversarialMethod, MethodConfig
+from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair
 
 
@@ -212,11 +212,8 @@ class SelfCondGAN(AdversarialMethod):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        self.g.eval()
-        try:
+        with eval_mode(self.g):
             return self.g(self.latent(n), self.draw_conditions(n))
-        finally:
-            self.g.train()
 
     # ---- metrics and state -----------------------------------------------------------------
 

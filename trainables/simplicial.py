@@ -31,7 +31,7 @@ from torch.nn import functional as F
 
 from trainables import latent_samplers as ls
 from trainables.losses import d_loss, gradient_penalty
-from trainables.method import AdversarialMethod, MethodConfig
+from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair
 
 Tau = Annotated[float, Field(gt=0, lt=1)]
@@ -156,15 +156,12 @@ class SimplicialGAN(AdversarialMethod):
         if self.cfg.sampler == "jbt":
             pool = ls.gaussian(ls.jbt_pool_size(n, self.cfg.jbt_percentile), self.cfg.latent_dim,
                                gen).to(dev)
-            self.g.eval()  # BN on running statistics: the Jacobian of one sample alone
-            try:
-                with torch.enable_grad():
-                    jfn = torch.cat([
-                        ls.jacobian_frobenius(self.g, pool[s : s + 4096], self.cfg.jbt_dirs, gen)
-                        for s in range(0, len(pool), 4096)
-                    ])
-            finally:
-                self.g.train()
+            # BN on running statistics: the Jacobian of one sample alone.
+            with eval_mode(self.g), torch.enable_grad():
+                jfn = torch.cat([
+                    ls.jacobian_frobenius(self.g, pool[s : s + 4096], self.cfg.jbt_dirs, gen)
+                    for s in range(0, len(pool), 4096)
+                ])
             return ls.jbt_select(pool, jfn.detach(), self.cfg.jbt_percentile, n)
         return ls.gaussian(n, self.cfg.latent_dim, gen).to(dev)
 
@@ -222,11 +219,8 @@ class SimplicialGAN(AdversarialMethod):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-        self.g.eval()
-        try:
+        with eval_mode(self.g):
             return torch.cat([self.g(z[s : s + chunk]) for s in range(0, len(z), chunk)])
-        finally:
-            self.g.train()
 
     def sample(self, n: int) -> torch.Tensor:
         return self.generate(self.infer_latent(n))

@@ -10,11 +10,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from study.paths import StudyRecord, find_study, storage_root
+from study.paths import RESULTS_FILE, SPEC_COPY, StudyRecord, find_study, storage_root
 from study.report.errors import ReportError
 from study.status import trial_states
 
-RESULTS_FILE = "results.parquet"
 SEED = "seed"
 _DONE = {"TERMINATED", "ERROR"}
 
@@ -80,7 +79,7 @@ def load_finished(name_or_path: str | Path, storage: str | None = None) -> Study
         raise ReportError(
             f"study {record.name!r} has no {RESULTS_FILE} yet (running or interrupted): "
             f"finish it with `study resume {record.name}`")
-    spec = yaml.safe_load((folder / "spec.yaml").read_text()) or {}
+    spec = yaml.safe_load((folder / SPEC_COPY).read_text()) or {}
     results = pd.read_parquet(folder / RESULTS_FILE)
     seeds = spec.get("seeds") or [0]
     if SEED not in results and len(seeds) == 1:

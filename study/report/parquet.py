@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from study.paths import TUNE_DIR
 from study.report.load import Study
 
 # Tune's bookkeeping: nothing about the model.
@@ -54,7 +55,7 @@ def _read_result_json(path: Path) -> list[dict[str, Any]]:
 
 
 def _steps_from_tune(folder: Path) -> pd.DataFrame:
-    rows = [r for p in sorted((folder / "tune").glob("*/result.json"))
+    rows = [r for p in sorted((folder / TUNE_DIR).glob("*/result.json"))
             for r in _read_result_json(p)]
     return pd.DataFrame(rows)
 

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from study.paths import TUNE_DIR  # noqa: E402
 from study.report.load import Study  # noqa: E402
 from study.report.tables import LABELS, LOWER_IS_BETTER, fmt  # noqa: E402
 
@@ -144,7 +145,7 @@ def sample_grid(study: Study, trials: pd.DataFrame, out: Path) -> list[Path]:
 
 def pbt_lineage(study: Study, out: Path) -> list[Path]:
     """Exploit events from Tune's pbt_global.txt: which trial cloned which, at what step."""
-    log = study.folder / "tune" / "pbt_global.txt"
+    log = study.folder / TUNE_DIR / "pbt_global.txt"
     if not log.is_file():
         return []
     events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
