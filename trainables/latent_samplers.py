@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -92,10 +92,10 @@ class SimplicialSampler:
             f"{1 / self.n_anchors:.3g} always, so τ near 1/N accepts most draws), or change N or d"
         )
 
-    def sample(self, n: int, tau: float, generator: torch.Generator | None = None) -> Draw:
-        check_simplicial(self.n_anchors, self.dim, tau)
+    def _candidates(self, n: int, tau: float, generator: torch.Generator | None
+                    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Rounds of candidates (z, max_i p_i(z)) until n of them pass τ; bounded redraws."""
         budget = n * self.max_draws_per_sample
-        zs: list[torch.Tensor] = []
         have, drawn = 0, 0
         while have < n:
             if drawn >= budget:
@@ -104,13 +104,22 @@ class SimplicialSampler:
             rate = max(have / drawn, 1 / self.max_draws_per_sample) if drawn else 1.0
             size = int(min(max(n, math.ceil(1.2 * (n - have) / rate)), self.chunk, budget - drawn))
             z = torch.randn(size, self.dim, generator=generator)
-            keep = z[accept_mask(z, self.anchors, tau)]
-            zs.append(keep)
-            have += len(keep)
+            pmax = anchor_scores(z, self.anchors).amax(dim=1)
+            have += int((pmax > tau).sum())
             drawn += size
-        z = torch.cat(zs)[:n]
+            yield z, pmax
+
+    def sample(self, n: int, tau: float, generator: torch.Generator | None = None) -> Draw:
+        check_simplicial(self.n_anchors, self.dim, tau)
+        zs: list[torch.Tensor] = []
+        drawn = 0
+        for z, pmax in self._candidates(n, tau, generator):
+            zs.append(z[pmax > tau])  # keep only accepted latents: rare acceptance stays small
+            drawn += len(z)
+        kept = torch.cat(zs)
+        z = kept[:n]
         cluster = anchor_scores(z, self.anchors).argmax(dim=1)
-        return Draw(z, cluster, drawn, have)
+        return Draw(z, cluster, drawn, len(kept))
 
     def sample_many(self, n: int, taus: list[float],
                     generator: torch.Generator | None = None) -> dict[float, Draw]:
@@ -118,27 +127,17 @@ class SimplicialSampler:
         between points: a larger τ keeps a subset of the same candidates)."""
         for tau in taus:
             check_simplicial(self.n_anchors, self.dim, tau)
-        hardest = max(taus)
-        budget = n * self.max_draws_per_sample
         zs, scores = [], []
-        have, drawn = 0, 0
-        while have < n:
-            if drawn >= budget:
-                raise self._impossible(hardest, have, drawn)
-            rate = max(have / drawn, 1 / self.max_draws_per_sample) if drawn else 1.0
-            size = int(min(max(n, math.ceil(1.2 * (n - have) / rate)), self.chunk, budget - drawn))
-            z = torch.randn(size, self.dim, generator=generator)
-            pmax = anchor_scores(z, self.anchors).amax(dim=1)
+        for z, pmax in self._candidates(n, max(taus), generator):
             zs.append(z)
             scores.append(pmax)
-            have += int((pmax > hardest).sum())
-            drawn += size
         z_all, p_all = torch.cat(zs), torch.cat(scores)
         out = {}
         for tau in taus:
             ok = p_all > tau
             z = z_all[torch.nonzero(ok)[:n, 0]]
-            out[tau] = Draw(z, anchor_scores(z, self.anchors).argmax(dim=1), drawn, int(ok.sum()))
+            out[tau] = Draw(z, anchor_scores(z, self.anchors).argmax(dim=1), len(z_all),
+                            int(ok.sum()))
         return out
 
     def acceptance_rate(self, tau: float, n: int = 100_000,
