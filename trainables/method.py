@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainables.context import RunContext
 from trainables.data import DataBundle
@@ -42,7 +42,16 @@ class MethodConfig(BaseModel):
     beta2: float = Field(0.999, ge=0, lt=1)
     d_steps: int = Field(1, ge=1, description="discriminator steps per generator step")
     loss: Literal["standard", "hinge"] = "standard"
-    network: Literal["auto", "toy_mlp"] = "auto"
+    network: str = Field("auto", description="G/D pair: auto or a name in networks.select")
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, v: str) -> str:
+        from trainables.networks.select import NETWORKS
+
+        if v != "auto" and v not in NETWORKS:
+            raise ValueError(f"expected 'auto' or one of {sorted(NETWORKS)}, got {v!r}")
+        return v
 
 
 class GANMethod(ABC):

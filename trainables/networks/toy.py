@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from trainables.data import DataBundle
+
 
 class ToyGenerator(nn.Module):
     def __init__(
@@ -64,3 +66,13 @@ class ToyDiscriminator(nn.Module):
         if c is None:
             return logits[:, 0]
         return logits.gather(1, c.view(-1, 1))[:, 0]
+
+
+def build(
+    data: DataBundle, latent_dim: int, n_classes: int = 0, d_out: int = 1
+) -> tuple[ToyGenerator, ToyDiscriminator]:
+    if data.x.dim() != 2:
+        shape = tuple(data.x.shape[1:])
+        raise ValueError(f"network toy_mlp needs vector data, {data.name} has {shape}")
+    dim = data.x.shape[1]
+    return ToyGenerator(latent_dim, dim, n_classes=n_classes), ToyDiscriminator(dim, n_out=d_out)
