@@ -138,6 +138,10 @@ class StudySpec(_Strict):
     eval_every: int = Field(500, ge=1)
     checkpoint_every: int = Field(500, ge=1)
     eval_samples: int = Field(2500, ge=10)
+    eval_features: str = Field(
+        "auto", description="feature extractor for FID/PR/DC: auto, raw, inception, "
+        "classifier:<dataset> (auto: raw for vectors, the data set's classifier for images)",
+    )
     budget: Budget
     max_failures: int = Field(0, ge=0, description="retries of a trial after a worker failure")
 

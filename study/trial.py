@@ -40,6 +40,7 @@ class TrialPlan:
     eval_every: int
     checkpoint_every: int
     eval_samples: int
+    eval_features: str = "auto"
     time_s: float | None = None
     data_root: str | None = None
     workers: int = 1
@@ -62,7 +63,7 @@ class TrialPlan:
             trainer=self.trainer, method=self.fixed | hparams, dataset=dataset,
             data_root=self.data_root, seed=seed, steps=self.steps, time_s=self.time_s,
             eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,
-            eval_samples=self.eval_samples,
+            eval_samples=self.eval_samples, eval_features=self.eval_features,
             artifact_dir=str(Path(self.study_dir) / "artifacts" / trial_id),
             threads=max(1, int(self.cpus_per_worker)),
         )

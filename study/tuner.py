@@ -99,7 +99,7 @@ def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> Trial
         dataset=spec.dataset.model_dump(), fixed=dict(spec.fixed), seeds=list(spec.seeds),
         steps=spec.budget.steps, time_s=spec.budget.time_s, eval_every=spec.eval_every,
         checkpoint_every=spec.checkpoint_every, eval_samples=spec.eval_samples,
-        data_root=data_root, workers=spec.resources.workers,
+        eval_features=spec.eval_features, data_root=data_root, workers=spec.resources.workers,
         cpus_per_worker=spec.resources.cpus_per_worker,
         gpus_per_worker=spec.resources.gpus_per_worker, max_failures=spec.max_failures,
     )

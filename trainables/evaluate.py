@@ -34,7 +34,8 @@ def write_protocol(artifact_dir: Path, data: DataBundle, n_samples: int) -> None
 
 
 def evaluate(
-    method: GANMethod, data: DataBundle, n_samples: int, step: int, artifact_dir: Path | None
+    method: GANMethod, data: DataBundle, n_samples: int, step: int, artifact_dir: Path | None,
+    features: str = "auto",
 ) -> dict[str, float]:
     samples = method.sample(n_samples).detach().cpu()
     metrics: dict[str, float] = {}

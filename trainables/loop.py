@@ -47,6 +47,7 @@ class LoopConfig(BaseModel):
     eval_every: int = Field(500, ge=1)
     checkpoint_every: int = Field(500, ge=1)
     eval_samples: int = Field(2500, ge=1)
+    eval_features: str = "auto"
     artifact_dir: str | None = None
     resume_from: str | None = Field(None, description="checkpoint folder to start from (PBT)")
     threads: int = Field(1, ge=1)
@@ -142,7 +143,8 @@ def train_loop(
         metrics: dict[str, Any] = {"step": step, **{k: v / count for k, v in sums.items()}}
         metrics["step_time_s"] = (time.perf_counter() - t0) / count
         if rank == 0:
-            metrics |= evaluate(method, data, cfg.eval_samples, step, artifacts)
+            metrics |= evaluate(method, data, cfg.eval_samples, step, artifacts,
+                                features=cfg.eval_features)
         last = {k: float(v) for k, v in metrics.items()}
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) if do_ckpt else None
