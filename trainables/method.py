@@ -85,6 +85,14 @@ class GANMethod(ABC):
         """Method-specific metrics added to the common ones (e.g. clustering NMI)."""
         return {}
 
+    def sample_by_condition(
+        self, n_per_row: int, max_rows: int = 10
+    ) -> tuple[torch.Tensor, list[str]] | None:
+        """Samples grouped by partition / cluster / latent mode, shape (rows, n_per_row, ...),
+        and a label per row: the per-partition rows of the papers' Figure 1. None when the
+        method has no conditions (evaluation then draws no per-condition figure)."""
+        return None
+
     def extra_state(self) -> dict[str, Any]:
         """State beyond networks and optimisers (e.g. cluster assignments) for checkpoints."""
         return {}

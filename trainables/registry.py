@@ -17,6 +17,7 @@ METHODS: dict[str, str] = {
     "selfcond_gan": "trainables.selfcond_gan:SelfCondGAN",
     "pgmgan": "trainables.pgmgan:PGMGAN",
     "simplicial": "trainables.simplicial:SimplicialGAN",
+    "nemgan": "trainables.nemgan:NEMGAN",
 }
 
 

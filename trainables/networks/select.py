@@ -26,6 +26,7 @@ NETWORKS: dict[str, str] = {
     "sngan_resnet": "trainables.networks.sngan_resnet:build",
     "wgan_conv_mnist": "trainables.networks.wgan_conv:build_mnist",
     "wgan_resnet32": "trainables.networks.wgan_conv:build_resnet32",
+    "nemgan_conv": "trainables.networks.nemgan_conv:build",
 }
 
 
