@@ -14,6 +14,9 @@ STUDY_FILE = "study.json"
 SPEC_COPY = "spec.yaml"
 TUNE_DIR = "tune"
 RESULTS_FILE = "results.parquet"
+LINEAGE_FILE = "lineage.jsonl"  # PBT exploit events, appended by the driver as they happen
+LINEAGE_TABLE = "lineage.parquet"
+PARETO_TABLE = "pareto.parquet"
 
 
 class StudyNotFound(LookupError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,9 @@ import yaml
 
 from study import tuner as tuning
 from study.paths import (
+    LINEAGE_FILE,
+    LINEAGE_TABLE,
+    PARETO_TABLE,
     RESULTS_FILE,
     SPEC_COPY,
     STUDY_FILE,
@@ -80,7 +84,8 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
     multi = len(spec.metrics) > 1
     callbacks = [
         MLflowTrialCallback(record.tracking_uri, record.experiment_id, record.parent_run_id,
-                            spec.name, str(folder / "artifacts"), _static_params(spec)),
+                            spec.name, str(folder / "artifacts"), _static_params(spec),
+                            str(folder / LINEAGE_FILE), tuple(spec.scheduler.mutations)),
         ProgressCallback(spec.metrics, spec.budget.steps),
     ]
     return tune.Tuner(
@@ -91,10 +96,13 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
             search_alg=tuning.searcher(spec, folder), scheduler=tuning.scheduler(spec),
             num_samples=tuning.num_samples(spec),
             max_concurrent_trials=spec.max_concurrent_trials,
+            # A fresh actor per (re)start: stopping one ends its Train run with it.
+            reuse_actors=False,
         ),
         run_config=tune.RunConfig(
             name=TUNE_DIR, storage_path=str(folder), callbacks=callbacks, verbose=0,
-            failure_config=tune.FailureConfig(max_failures=0),
+            failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.keep_checkpoints),
         ),
     )
 
@@ -164,14 +172,59 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> S
 
     grid = _make_tuner(spec, folder, record, restore).fit()
     table = results_table(grid, spec)
-    tmp = folder / (RESULTS_FILE + ".tmp")
-    table.to_parquet(tmp, index=False)
-    os.replace(tmp, folder / RESULTS_FILE)
+    lineage = lineage_table(folder / LINEAGE_FILE)
+    if lineage is not None:
+        counts = lineage["trial_id"].value_counts()
+        table["exploits"] = table["trial_id"].map(counts).fillna(0).astype(int)
+    pareto = pareto_front(spec, folder)
     client = MlflowClient(record.tracking_uri)
-    client.log_artifact(record.parent_run_id, str(folder / RESULTS_FILE))
+    for name, frame in ((RESULTS_FILE, table), (LINEAGE_TABLE, lineage), (PARETO_TABLE, pareto)):
+        if frame is not None:
+            _write_parquet(frame, folder / name)
+            client.log_artifact(record.parent_run_id, str(folder / name))
     errors = int(sum(r.error is not None for r in grid))
     client.set_terminated(record.parent_run_id, "FAILED" if errors == len(grid) else "FINISHED")
     return StudyOutcome(folder, record, table, errors)
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    frame.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def lineage_table(path: Path) -> pd.DataFrame | None:
+    """PBT exploits, one row each: trial, donor, step, the mutation and both weight digests."""
+    if not path.is_file():
+        return None
+    rows = []
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        e = json.loads(line)
+        row = {k: e.get(k) for k in ("trial_id", "donor", "step", "donor_digest",
+                                     "loaded_digest", "time")}
+        row["mutation"] = json.dumps(e.get("mutation", {}), default=str)
+        for k, change in e.get("mutation", {}).items():
+            row[f"{k}.from"], row[f"{k}.to"] = change.get("from"), change.get("to")
+        rows.append(row)
+    return pd.DataFrame(rows) if rows else None
+
+
+def pareto_front(spec: StudySpec, folder: Path) -> pd.DataFrame | None:
+    """Multi-objective Optuna studies: the Pareto-optimal trials (means over seeds)."""
+    if len(spec.metrics) < 2 or spec.searcher.type != "optuna":
+        return None
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = JournalStorage(JournalFileBackend(str(folder / tuning.OPTUNA_JOURNAL)))
+    study = optuna.load_study(study_name=spec.name, storage=storage)
+    rows = [{"optuna_trial": t.number, **t.params,
+             **{m: v for m, v in zip(spec.metrics, t.values, strict=True)}}
+            for t in study.best_trials]
+    return pd.DataFrame(rows)
 
 
 _TRIAL_ID = re.compile(r"([0-9a-f]{5}_\d{5})")
@@ -204,6 +257,14 @@ def print_summary(outcome: StudyOutcome) -> None:
     with pd.option_context("display.width", 160, "display.max_columns", 30):
         print(outcome.table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nresults: {outcome.folder / RESULTS_FILE}")
+    pareto = outcome.folder / PARETO_TABLE
+    if pareto.is_file():
+        front = pd.read_parquet(pareto)
+        print(f"\nPareto front ({len(front)} of the Optuna trials):")
+        print(front.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if (outcome.folder / LINEAGE_TABLE).is_file():
+        n = len(pd.read_parquet(outcome.folder / LINEAGE_TABLE))
+        print(f"\nPBT: {n} exploit(s), lineage in {outcome.folder / LINEAGE_TABLE}")
     if outcome.errors:
         print(f"{outcome.errors} trial(s) failed: see `study status {rec.name}`")
     print(f"compare runs in the MLflow UI: mlflow ui --backend-store-uri {rec.tracking_uri}")

@@ -144,6 +144,7 @@ class StudySpec(_Strict):
     )
     budget: Budget
     max_failures: int = Field(0, ge=0, description="retries of a trial after a worker failure")
+    keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept per Train run and trial")
 
     @field_validator("seeds")
     @classmethod
@@ -179,6 +180,12 @@ class StudySpec(_Strict):
             raise ValueError("searcher.type grid needs every search parameter as choice/grid")
         if self.scheduler.type in ("pbt", "pb2") and not self.scheduler.mutations:
             raise ValueError("scheduler.mutations: PBT/PB2 need at least one parameter to mutate")
+        interval = self.scheduler.perturbation_interval
+        if self.scheduler.type in ("pbt", "pb2") and interval and interval % self.checkpoint_every:
+            raise ValueError(
+                f"scheduler.perturbation_interval ({interval}) must be a multiple of "
+                f"checkpoint_every ({self.checkpoint_every}): an exploit copies a checkpoint"
+            )
         if self.scheduler.type == "pb2":
             bad = [k for k, p in self.scheduler.mutations.items() if isinstance(p, Choice)]
             if bad:
@@ -277,18 +284,26 @@ def _check_against_trainer(spec: StudySpec, source: str) -> None:
     from trainables.registry import TrainerError, get_method
 
     try:
-        cfg_model = get_method(spec.trainer).Config
+        method = get_method(spec.trainer)
+        cfg_model = method.Config
     except TrainerError as exc:
         raise SpecError(f"invalid study spec {source}:\n  trainer: {exc}") from None
     problems = [f"fixed.{f}: {m}" for f, m in _config_errors(cfg_model, spec.fixed)]
     sections = [("search", spec.search), ("scheduler.mutations", spec.scheduler.mutations)]
     for section, params in sections:
         for name, param in params.items():
+            if name.startswith(DATASET_PREFIX) and section == "scheduler.mutations":
+                problems.append(f"{section}.{name}: the data set cannot change mid-run")
+                continue
             if name.startswith(DATASET_PREFIX):
                 problems += _dataset_option_problems(spec, section, name)
                 continue
             if name not in cfg_model.model_fields:
                 problems.append(f"{section}.{name}: not a setting of trainer {spec.trainer!r}")
+                continue
+            if section == "scheduler.mutations" and name not in method.mutable:
+                problems.append(f"{section}.{name}: trainer {spec.trainer!r} cannot change it "
+                                f"mid-run (mutable: {list(method.mutable)})")
                 continue
             for label, value in param.labelled_bounds():
                 errs = _config_errors(cfg_model, spec.fixed | {name: value})

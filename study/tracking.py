@@ -95,9 +95,13 @@ class MLflowTrialCallback(tune.Callback):
     """Tune callback: a child run per trial under the study's parent run."""
 
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, study: str,
-                 artifact_root: str, static_params: dict[str, Any]) -> None:
+                 artifact_root: str, static_params: dict[str, Any],
+                 lineage_file: str | None = None, mutable: tuple[str, ...] = ()) -> None:
         self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
         self.study, self.artifact_root, self.static_params = study, artifact_root, static_params
+        # PBT: exploit events go to this JSON-lines file; mutated settings are logged as
+        # metrics `hp.<name>` (MLflow params cannot change value).
+        self.lineage_file, self.mutable = lineage_file, mutable
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, float] = {}
         self._client: MlflowClient | None = None
@@ -151,17 +155,35 @@ class MLflowTrialCallback(tune.Callback):
                         **info: Any) -> None:
         run_id, tid = self.run_id(trial), trial.trial_id
         step = result.get("step", result.get("training_iteration", 0))
-        if step <= self._last_step.get(tid, -math.inf):
+        tags = []
+        if isinstance(result.get("pbt_event"), str):
+            # A clone restarts at the donor's step: its steps may repeat, and are new.
+            tags += self._record_exploit(run_id, json.loads(result["pbt_event"]), trial.config)
+        elif step <= self._last_step.get(tid, -math.inf):
             return  # replayed after a resume: already logged
         self._last_step[tid] = step
         now = int(time.time() * 1000)
-        metrics = [Metric(k, float(v), now, int(step)) for k, v in result.items()
+        values = dict(result) | {f"hp.{k}": trial.config[k] for k in self.mutable
+                                 if k in trial.config}
+        metrics = [Metric(k, float(v), now, int(step)) for k, v in values.items()
                    if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)
                    and math.isfinite(float(v))]
-        tags = []
         if isinstance(result.get("checkpoint_path"), str):
             tags.append(RunTag("last_checkpoint", result["checkpoint_path"]))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
+
+    def _record_exploit(self, run_id: str, event: dict[str, Any],
+                        config: dict[str, Any]) -> list[RunTag]:
+        event |= {"time": time.time(),
+                  "config": {k: v for k, v in config.items() if not k.startswith("__")}}
+        if self.lineage_file:
+            with open(self.lineage_file, "a") as f:  # driver only: a single writer
+                f.write(json.dumps(event, default=str) + "\n")
+        run = self.client.get_run(run_id)
+        n = int(run.data.tags.get("pbt.exploits", "0")) + 1
+        text = json.dumps({k: event[k] for k in ("donor", "step", "mutation")}, default=str)
+        return [RunTag("pbt.exploits", str(n)), RunTag(f"pbt.exploit.{n}", text[:5000]),
+                RunTag("pbt.last_donor", str(event["donor"]))]
 
     def _finish(self, trial: Any, status: str, reason: str | None = None) -> None:
         run_id = self.run_id(trial)

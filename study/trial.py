@@ -1,20 +1,31 @@
 """The per-trial driver: a Tune function trainable that runs one Ray Train `TorchTrainer`.
 
-Ray Train V2: the Tune trial launches the Train run; metrics come back through
-`TuneReportCallback`. The Train run is named after the trial, so a resumed trial continues from
-the Train run's own latest checkpoint instead of starting again.
+Ray Train V2: the Tune trial launches the Train run and waits for it in a thread, while
+`ReportForwarder` (a Train callback) passes every report and its checkpoint back over a Ray
+queue; the trial re-reports them to Tune *with* the checkpoint, which PBT needs to clone a trial
+(Ray's own `TuneReportCallback` forwards only a path).
+
+Which Train run a trial uses follows from the Tune checkpoint it starts with (`meta.json`):
+- none: the run named after the trial (a resumed study finds that run's own snapshot);
+- its own: the run that wrote it, which continues from its latest snapshot;
+- another trial's (a PBT exploit): a new run named after the donor and step, started from the
+  donor's weights with this trial's mutated settings; the copy is reported as a lineage event.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ray import train, tune
 from ray.train.torch import TorchConfig, TorchTrainer
-from ray.tune.integration.ray_train import TuneReportCallback
+from ray.train.v2.api.callback import UserCallback
+from ray.util.queue import Queue
 
+from trainables.checkpoint import META_FILE
 from trainables.loop import LoopConfig, ray_train_worker
 
 SEED_KEY = "seed"
@@ -47,10 +58,15 @@ class TrialPlan:
     cpus_per_worker: float = 1
     gpus_per_worker: float = 0
     max_failures: int = 0
+    keep_checkpoints: int = 2
+    int_params: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def loop_config(self, config: dict[str, Any], trial_id: str) -> LoopConfig:
         hparams = {k: v for k, v in config.items() if k != SEED_KEY and not k.startswith("__")}
+        for k in self.int_params:  # PB2 proposes floats for integer settings
+            if k in hparams:
+                hparams[k] = int(round(hparams[k]))
         # `dataset.<option>` parameters sweep the data set itself (e.g. the number of modes).
         data_opts = {k.removeprefix(DATASET_PREFIX): hparams.pop(k) for k in list(hparams)
                      if k.startswith(DATASET_PREFIX)}
@@ -65,10 +81,10 @@ class TrialPlan:
             eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,
             eval_samples=self.eval_samples, eval_features=self.eval_features,
             artifact_dir=str(Path(self.study_dir) / "artifacts" / trial_id),
-            threads=max(1, int(self.cpus_per_worker)),
+            threads=max(1, int(self.cpus_per_worker)), trial_id=trial_id,
         )
 
-    def trainer_for(self, loop: LoopConfig, run_name: str) -> TorchTrainer:
+    def trainer_for(self, loop: LoopConfig, run_name: str, queue: Queue) -> TorchTrainer:
         use_gpu = self.gpus_per_worker > 0
         resources = {"CPU": self.cpus_per_worker}
         if use_gpu:
@@ -83,20 +99,98 @@ class TrialPlan:
             run_config=train.RunConfig(
                 name=run_name,
                 storage_path=str(Path(self.study_dir) / "train"),
-                callbacks=[TuneReportCallback()],
+                callbacks=[ReportForwarder(queue)],
                 failure_config=train.FailureConfig(max_failures=self.max_failures),
-                checkpoint_config=train.CheckpointConfig(num_to_keep=2),
+                checkpoint_config=train.CheckpointConfig(num_to_keep=self.keep_checkpoints),
             ),
         )
 
 
+class ReportForwarder(UserCallback):
+    """Runs in the Train controller: each report's rank-0 metrics and checkpoint → the trial."""
+
+    def __init__(self, queue: Queue) -> None:
+        self.queue = queue
+
+    def after_report(self, run_context: Any, metrics: list[dict[str, Any]],
+                     checkpoint: train.Checkpoint | None) -> None:
+        report = metrics[0].copy()
+        if checkpoint is not None:
+            report["checkpoint_path"] = checkpoint.path
+        # Blocks while the trial still re-reports the previous one (queue of size 1).
+        self.queue.put(("report", report, checkpoint))
+
+
+_DONE = ("done", None, None)
+
+
+def start_point(trial_id: str, config: dict[str, Any]) -> tuple[str, str | None, dict | None]:
+    """(Train run name, folder to start from, lineage event or None) from the Tune checkpoint."""
+    ckpt = tune.get_checkpoint()
+    if ckpt is None:
+        return trial_id, None, None
+    meta = read_checkpoint_meta(ckpt)
+    # Workers may run on other nodes: hand them the storage location, not a local copy.
+    folder = ckpt.path if ckpt.filesystem.type_name == "local" else \
+        f"{ckpt.filesystem.type_name}://{ckpt.path}"
+    if meta.get("trial_id") in (None, trial_id):  # our own snapshot (pause, restore)
+        return meta.get("run_name") or trial_id, folder, None
+    donor, step = meta["trial_id"], int(meta["step"])
+    mine = {k: v for k, v in config.items() if not k.startswith("__")}
+    theirs = meta.get("method", {})
+    mutation = {k: {"from": theirs.get(k), "to": v} for k, v in mine.items()
+                if k in theirs and theirs[k] != v}
+    event = {"trial_id": trial_id, "donor": donor, "step": step, "mutation": mutation,
+             "donor_digest": meta.get("weights_digest"), "donor_metrics": meta.get("metrics", {})}
+    return f"{trial_id}-from-{donor}-{step:07d}", folder, event
+
+
+def read_checkpoint_meta(ckpt: train.Checkpoint) -> dict[str, Any]:
+    """meta.json of a checkpoint on any storage (local disk, NFS, S3), without copying it."""
+    path = f"{ckpt.path.rstrip('/')}/{META_FILE}"
+    try:
+        with ckpt.filesystem.open_input_stream(path) as f:
+            return json.loads(f.read().decode())
+    except FileNotFoundError:
+        return {}
+
+
 def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     trial_id = tune.get_context().get_trial_id()
-    loop = plan.loop_config(config, trial_id)
-    try:
-        plan.trainer_for(loop, run_name=trial_id).fit()
-    except Exception as exc:  # Train wraps worker errors; keep the root cause readable
-        raise TrialFailed(root_cause(exc)) from None
+    run_name, start, event = start_point(trial_id, config)
+    loop = plan.loop_config(config, trial_id).model_copy(
+        update={"run_name": run_name, "resume_from": start})
+    queue: Queue = Queue(maxsize=1, actor_options={"num_cpus": 0})
+    failure: list[BaseException] = []
+
+    def fit() -> None:
+        try:
+            plan.trainer_for(loop, run_name, queue).fit()
+        except BaseException as exc:  # noqa: BLE001 — handed to the trial thread below
+            failure.append(exc)
+        finally:
+            queue.put(_DONE)
+
+    threading.Thread(target=fit, name=f"train-{trial_id}", daemon=True).start()
+    while True:
+        kind, metrics, ckpt = queue.get()
+        if kind == "done":
+            break
+        if event is not None:  # first report after an exploit carries the lineage event
+            event["loaded_digest"] = metrics.pop("loaded_digest", None)
+            event["lr_now"] = {k: v for k, v in metrics.items() if k.startswith("lr_now.")}
+            metrics["pbt_event"] = json.dumps(event, default=str)
+            event = None
+        metrics.pop("loaded_digest", None)
+        tune.report(metrics, checkpoint=_as_tune_checkpoint(ckpt))
+    if failure:  # Train wraps worker errors; keep the root cause readable
+        raise TrialFailed(root_cause(failure[0])) from None
+
+
+def _as_tune_checkpoint(ckpt: train.Checkpoint | None) -> tune.Checkpoint | None:
+    if ckpt is None:
+        return None
+    return tune.Checkpoint(ckpt.path, filesystem=ckpt.filesystem)
 
 
 def root_cause(exc: BaseException) -> str:

@@ -40,9 +40,10 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
         else:
             space[name] = tune_domain(p)
     for name, p in spec.scheduler.mutations.items():
-        # A mutated setting must start somewhere: from the spec's fixed value or its range.
-        if name not in space and name not in spec.fixed:
-            space[name] = tune_domain(p, grid_ok=False)
+        # A mutated setting must be in the trial config (PBT perturbs config values): it starts
+        # from the spec's fixed value, else from a draw of its range.
+        if name not in space:
+            space[name] = spec.fixed[name] if name in spec.fixed else tune_domain(p, grid_ok=False)
     if not uses_repeater(spec):
         space[SEED_KEY] = tune.grid_search(spec.seeds)
     return space
@@ -86,7 +87,18 @@ def scheduler(spec: StudySpec) -> Any:
             time_attr="step", max_t=spec.budget.steps,
             grace_period=s.grace_period or spec.eval_every, reduction_factor=s.reduction_factor,
         )
-    raise NotImplementedError(f"scheduler.type {s.type!r} is not available yet")
+    interval = s.perturbation_interval or spec.checkpoint_every
+    common = {"time_attr": "step", "perturbation_interval": interval,
+              "quantile_fraction": s.quantile_fraction, "log_config": True}
+    if s.type == "pbt":
+        mutations = {k: tune_domain(p, grid_ok=False) for k, p in s.mutations.items()}
+        return tune.schedulers.PopulationBasedTraining(
+            hyperparam_mutations=mutations, resample_probability=s.resample_probability,
+            **common)
+    from ray.tune.schedulers.pb2 import PB2
+
+    bounds = {k: [p.low, p.high] for k, p in s.mutations.items()}  # continuous (validated)
+    return PB2(hyperparam_bounds=bounds, **common)
 
 
 def num_samples(spec: StudySpec) -> int:
@@ -102,6 +114,9 @@ def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> Trial
         eval_features=spec.eval_features, data_root=data_root, workers=spec.resources.workers,
         cpus_per_worker=spec.resources.cpus_per_worker,
         gpus_per_worker=spec.resources.gpus_per_worker, max_failures=spec.max_failures,
+        keep_checkpoints=spec.keep_checkpoints,
+        int_params=[k for k, p in (spec.search | spec.scheduler.mutations).items()
+                    if isinstance(p, IntRange)],
     )
 
 

@@ -20,12 +20,21 @@ def shared_datasets() -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_cluster():
-    """A real local Ray, started once; subprocess drivers join it through its GCS address."""
+def _ray_session():
+    """Stops the test session's local Ray at the end (whoever started it last)."""
+    yield
+    import ray
+
+    ray.shutdown()
+
+
+@pytest.fixture
+def ray_cluster(_ray_session):
+    """A real local Ray shared by the tests: started once, again only after a test that needed
+    a cluster of its own (multi-node) shut it down. Subprocess drivers join it by address."""
     import ray
 
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, logging_level="WARNING",
                  log_to_driver=False)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    return ray.get_runtime_context().gcs_address

@@ -7,6 +7,8 @@ Loaded with `torch.load(weights_only=True)`: nothing in them is executable.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,9 @@ from trainables.context import RunContext
 from trainables.method import GANMethod
 
 STATE_FILE = "state.pt"
+# Who wrote the checkpoint (trial, Train run), at which step and with which settings: read by
+# the Tune trial without loading tensors, to tell its own snapshot from a PBT donor's.
+META_FILE = "meta.json"
 
 
 class CheckpointError(RuntimeError):
@@ -37,6 +42,10 @@ def save(
             "metrics": metrics or {},
         }
         torch.save(state, folder / STATE_FILE)
+        meta = {"step": step, "trial_id": cfg.get("trial_id"), "run_name": cfg.get("run_name"),
+                "method": cfg.get("method", {}), "metrics": metrics or {},
+                "weights_digest": weights_digest(state["networks"])}
+        (folder / META_FILE).write_text(json.dumps(meta, default=str))
     rng = {"generator": ctx.generator.get_state(), "torch": torch.get_rng_state()}
     torch.save(rng, folder / f"rng_rank{ctx.rank}.pt")
 
@@ -63,3 +72,38 @@ def load(
         ctx.generator.set_state(rng["generator"])
         torch.set_rng_state(rng["torch"])
     return int(state["step"]), dict(state.get("metrics", {}))
+
+
+def read_meta(folder: str | Path) -> dict[str, Any] | None:
+    """The checkpoint's meta.json, or None for a folder without one."""
+    path = Path(folder) / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint {path}: not valid JSON ({exc})") from exc
+
+
+def weights_digest(networks: dict[str, dict[str, torch.Tensor]]) -> str:
+    """SHA-256 over every network tensor in name order: equal digests mean equal weights."""
+    h = hashlib.sha256()
+    for net in sorted(networks):
+        for key in sorted(networks[net]):
+            t = networks[net][key].detach().cpu().contiguous()
+            h.update(f"{net}.{key}:{t.dtype}:{tuple(t.shape)}".encode())
+            h.update(t.view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+def module_digest(modules: dict[str, torch.nn.Module]) -> str:
+    return weights_digest({k: m.state_dict() for k, m in modules.items()})
+
+
+def local_folder(location: str) -> Path:
+    """A checkpoint folder on this node: a local/NFS path as is, a URI (s3://...) downloaded."""
+    if "://" not in location:
+        return Path(location)
+    import ray.train
+
+    return Path(ray.train.Checkpoint(location).to_directory())

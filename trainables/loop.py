@@ -25,6 +25,7 @@ from trainables import checkpoint
 from trainables.context import RunContext
 from trainables.data import load_dataset
 from trainables.evaluate import evaluate
+from trainables.method import GANMethod
 from trainables.registry import get_method
 
 
@@ -50,6 +51,8 @@ class LoopConfig(BaseModel):
     eval_features: str = "auto"
     artifact_dir: str | None = None
     resume_from: str | None = Field(None, description="checkpoint folder to start from (PBT)")
+    trial_id: str | None = Field(None, description="the Tune trial (written into checkpoints)")
+    run_name: str | None = Field(None, description="the Train run (written into checkpoints)")
     threads: int = Field(1, ge=1)
 
 
@@ -106,18 +109,22 @@ def train_loop(
     ctx = RunContext(_device(rank), cfg.seed, rank, world_size, artifacts)
     method = method_cls(method_cfg, data, ctx)
 
-    start, last = 0, {}
+    start, last, first_extra = 0, {}, {}
     own = reporter.restore_dir()
     if own is not None:  # the run's own snapshot: exact resume, RNG included
         start, last = checkpoint.load(method, ctx, own)
     elif cfg.resume_from:  # a PBT donor: its weights, our mutated hyperparameters
-        start, last = checkpoint.load(method, ctx, Path(cfg.resume_from), restore_rng=False)
+        donor = checkpoint.local_folder(cfg.resume_from)
+        start, last = checkpoint.load(method, ctx, donor, restore_rng=False)
         method.apply_hparams(method_cfg)
+        # Proof of the copy: the digest of what this run holds right after loading.
+        first_extra = {"loaded_digest": checkpoint.module_digest(method.networks())}
     for module in method.networks().values():
         ctx.broadcast_module(module)
     if start >= cfg.steps:
-        # Finished before an interruption: say the final result again, train no further.
-        reporter.report(last, None)
+        # Finished before an interruption (or cloned from a finished donor): say the final
+        # result again, with this run's own optimiser rates, and train no further.
+        reporter.report(last | live_rates(method) | first_extra, None)
         return last
 
     sums: dict[str, float] = {}
@@ -142,10 +149,12 @@ def train_loop(
         do_ckpt = do_ckpt or stop
         metrics: dict[str, Any] = {"step": step, **{k: v / count for k, v in sums.items()}}
         metrics["step_time_s"] = (time.perf_counter() - t0) / count
+        metrics |= live_rates(method) | first_extra
+        first_extra = {}
         if rank == 0:
             metrics |= evaluate(method, data, cfg.eval_samples, step, artifacts,
                                 features=cfg.eval_features)
-        last = {k: float(v) for k, v in metrics.items()}
+        last = {k: float(v) for k, v in metrics.items() if not isinstance(v, str)}
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) if do_ckpt else None
             if folder is not None:
@@ -155,6 +164,12 @@ def train_loop(
         if stop:
             break
     return last
+
+
+def live_rates(method: GANMethod) -> dict[str, float]:
+    """The optimisers' current learning rates: what PBT's mutations actually changed."""
+    return {f"lr_now.{name.removeprefix('opt_')}": float(opt.param_groups[0]["lr"])
+            for name, opt in method.optimizers().items()}
 
 
 class RayTrainReporter:
@@ -171,6 +186,8 @@ class RayTrainReporter:
         import ray.train
 
         ckpt = ray.train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        # Where rank 0 ran: shows how trials spread over a cluster (and where a retry went).
+        metrics = metrics | {"node_id": ray.get_runtime_context().get_node_id()}
         ray.train.report(metrics, checkpoint=ckpt)
 
 

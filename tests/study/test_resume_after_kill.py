@@ -1,4 +1,6 @@
-"""A study whose driver is SIGKILLed mid-run completes with `study resume`, nothing twice."""
+"""A study whose driver is SIGKILLed mid-run completes with `study resume`, nothing twice: every
+trial finishes once, one MLflow run each, and the Optuna study continues (more trials, none
+repeated, none left running)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,15 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 from mlflow.tracking import MlflowClient
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 
 from study.runner import resume_study
 from study.status import trial_states
+from study.tuner import OPTUNA_JOURNAL
 from tests.study.helpers import runs_of, toy_spec, write_spec
 
 pytestmark = pytest.mark.ray
@@ -29,7 +35,8 @@ def wait_for(condition, timeout: float, what: str) -> None:
 
 def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster):
     spec = toy_spec("killme", budget={"steps": 400}, eval_every=50, checkpoint_every=50,
-                    search={"lr_g": {"type": "grid", "values": [1e-4, 2e-4]}})
+                    num_samples=3, searcher={"type": "optuna", "sampler": "tpe", "seed": 0},
+                    search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     storage = tmp_path / "runs"
     cmd = [sys.executable, "-m", "study.cli", "run", str(write_spec(tmp_path, spec)),
@@ -47,15 +54,23 @@ def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster):
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == -signal.SIGKILL
+    journal = JournalStorage(JournalFileBackend(str(storage / "killme" / OPTUNA_JOURNAL)))
+    before = optuna.load_study(study_name="killme", storage=journal).trials
+    assert 1 <= len(before) < 3, "the kill should leave Optuna trials still to suggest"
 
     outcome = resume_study("killme", storage=str(storage))
     assert outcome.errors == 0
-    assert len(outcome.table) == 2
+    assert len(outcome.table) == 3
+    after = optuna.load_study(study_name="killme", storage=journal).trials
+    assert len(after) == 3 > len(before), "resume continues the same Optuna study"
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in after)
+    assert len({t.params["lr_g"] for t in after}) == 3, "no suggestion repeated"
+    assert [t.params for t in after[: len(before)]] == [t.params for t in before]
     assert (outcome.table["step"] == 400).all()
     assert {t["status"] for t in trial_states(outcome.folder)} == {"TERMINATED"}
 
     _, children = runs_of(uri, "killme")
-    assert len(children) == 2, "a resumed trial must reuse its MLflow run"
+    assert len(children) == 3, "a resumed trial must reuse its MLflow run"
     assert sorted(c.data.tags["trial_id"] for c in children) == sorted(outcome.table["trial_id"])
     client = MlflowClient(uri)
     for child in children:

@@ -40,6 +40,30 @@ def test_optuna_repeats_each_suggestion_over_seeds():
     assert plan.loop_config({"lr_g": 1e-4, "__trial_index__": 1}, "t").seed == 4
 
 
+def test_pbt_and_pb2_schedulers_from_the_spec():
+    from ray.tune.schedulers import PopulationBasedTraining
+    from ray.tune.schedulers.pb2 import PB2
+
+    lr = {"type": "loguniform", "low": 1e-5, "high": 1e-3}
+    spec = parse_spec(toy_spec("pbt", fixed={"batch_size": 64, "lr_d": 2e-4},
+                               scheduler={"type": "pbt", "perturbation_interval": 60,
+                                          "mutations": {"lr_d": lr, "d_steps": {
+                                              "type": "int", "low": 1, "high": 3}}}))
+    space = tuning.param_space(spec)
+    assert space["lr_d"] == 2e-4, "a mutated fixed setting starts from its fixed value"
+    assert space["d_steps"].lower == 1 and space["d_steps"].upper == 4
+    pbt = tuning.scheduler(spec)
+    assert isinstance(pbt, PopulationBasedTraining) and pbt._perturbation_interval == 60
+    assert pbt._time_attr == "step" and set(pbt._hyperparam_mutations) == {"lr_d", "d_steps"}
+    plan = tuning.trial_plan(spec, __import__("pathlib").Path("/tmp/x"), None)
+    assert plan.loop_config({"d_steps": 2.6, "lr_d": 1e-4}, "t").method["d_steps"] == 3
+
+    pb2 = tuning.scheduler(parse_spec(toy_spec("pb2", scheduler={
+        "type": "pb2", "mutations": {"lr_g": lr}})))
+    assert isinstance(pb2, PB2) and pb2._perturbation_interval == 30  # checkpoint_every
+    assert pb2._hyperparam_bounds == {"lr_g": [1e-5, 1e-3]}
+
+
 @pytest.mark.ray
 def test_optuna_tpe_with_asha_completes_and_persists_the_optuna_study(tmp_path, ray_cluster):
     spec = toy_spec("tpe-asha", budget={"steps": 90}, eval_every=30, checkpoint_every=30,
@@ -56,3 +80,29 @@ def test_optuna_tpe_with_asha_completes_and_persists_the_optuna_study(tmp_path, 
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 3
     assert all(1e-5 <= t.params["lr_g"] <= 1e-3 for t in done)
+
+
+@pytest.mark.ray
+def test_multi_objective_optuna_study_reports_its_pareto_front(tmp_path, ray_cluster):
+    import pandas as pd
+
+    from study.paths import PARETO_TABLE
+
+    spec = toy_spec("mo", budget={"steps": 30}, eval_every=30, checkpoint_every=30,
+                    num_samples=3, searcher={"type": "optuna", "sampler": "nsga2", "seed": 0},
+                    metric=["reverse_kl", "high_quality_pct"], mode=["min", "max"],
+                    search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-2}})
+    outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"),
+                        tracking=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert outcome.errors == 0 and len(outcome.table) == 3
+    front = pd.read_parquet(outcome.folder / PARETO_TABLE)
+    storage = JournalStorage(JournalFileBackend(str(outcome.folder / tuning.OPTUNA_JOURNAL)))
+    trials = optuna.load_study(study_name="mo", storage=storage).trials
+    points = [(t.values[0], t.values[1]) for t in trials]
+    assert len(points) == 3
+
+    def dominated(p: tuple[float, float]) -> bool:
+        return any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in points)
+
+    expected = {p for p in points if not dominated(p)}
+    assert set(zip(front["reverse_kl"], front["high_quality_pct"], strict=True)) == expected

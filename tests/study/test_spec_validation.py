@@ -10,6 +10,8 @@ import pytest
 from study.spec import SpecError, load_spec, parse_spec
 from tests.study.helpers import toy_spec, write_spec
 
+LR_RANGE = {"type": "loguniform", "low": 1e-5, "high": 1e-3}
+
 
 def error_of(spec: dict) -> str:
     with pytest.raises(SpecError) as exc:
@@ -47,6 +49,17 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
         ({"resources": {"workers": 0}}, "resources.workers: Input should be greater than or equal"),
         ({"eval_every": 30, "checkpoint_every": 45}, "must be a multiple of eval_every"),
         ({"seeds": [1, 1]}, "seeds: seeds must be distinct"),
+        ({"scheduler": {"type": "pbt", "mutations": {"batch_size": LR_RANGE}}},
+         "scheduler.mutations.batch_size: trainer 'baseline_gan' cannot change it mid-run"),
+        ({"scheduler": {"type": "pbt", "mutations": {"dataset.n": LR_RANGE}}},
+         "scheduler.mutations.dataset.n: the data set cannot change mid-run"),
+        ({"scheduler": {"type": "pbt", "perturbation_interval": 45,
+                        "mutations": {"lr_g": LR_RANGE}}},
+         "perturbation_interval (45) must be a multiple of checkpoint_every (30)"),
+        ({"scheduler": {"type": "pb2",
+                        "mutations": {"d_steps": {"type": "choice", "values": [1, 2]}}}},
+         "PB2 takes continuous bounds only"),
+        ({"scheduler": {"type": "pbt"}}, "PBT/PB2 need at least one parameter to mutate"),
     ],
 )
 def test_bad_specs_name_the_field(change, expected):

@@ -1,0 +1,89 @@
+"""Several nodes on one machine (`ray.cluster_utils.Cluster`): trials spread over the worker
+nodes, and when a node is removed mid-study its trial resumes from its last checkpoint on another
+node; every trial finishes once, with one MLflow run each."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from study.runner import run_study
+from tests.study.helpers import runs_of, toy_spec, write_spec
+
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture
+def three_worker_nodes():
+    import ray
+    from ray.cluster_utils import Cluster
+
+    ray.shutdown()  # the shared local Ray: this test needs a cluster of its own
+    cluster = Cluster(initialize_head=True, connect=True,
+                      head_node_args={"num_cpus": 0, "include_dashboard": True})
+    nodes = [cluster.add_node(num_cpus=1) for _ in range(3)]
+    cluster.wait_for_nodes()
+    yield cluster, nodes
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def reports(study: Path) -> dict[str, list[dict]]:
+    """Every trial's Tune results so far (trial id → reports in order)."""
+    out: dict[str, list[dict]] = {}
+    for path in (study / "tune").glob("*/result.json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows:
+            out[rows[0]["trial_id"]] = rows
+    return out
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.5)
+
+
+def test_node_removed_mid_study_trials_resume_elsewhere(tmp_path, three_worker_nodes):
+    cluster, nodes = three_worker_nodes
+    spec = toy_spec("nodes", budget={"steps": 600}, eval_every=50, checkpoint_every=50,
+                    max_concurrent_trials=3, max_failures=3,
+                    search={"lr_g": {"type": "grid", "values": [1e-4, 2e-4, 3e-4]}})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    study = tmp_path / "runs" / "nodes"
+    outcome: list = []
+    driver = threading.Thread(target=lambda: outcome.append(run_study(
+        write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)))
+    driver.start()
+
+    # Every trial has reported (and checkpointed) at least once: each runs on its own node.
+    wait_for(lambda: len(reports(study)) == 3, 300, "three trials reporting")
+    placed = {tid: rows[-1]["node_id"] for tid, rows in reports(study).items()}
+    assert len(set(placed.values())) == 3, f"trials did not spread over the nodes: {placed}"
+    victim_trial, victim_node = next(iter(placed.items()))
+    step_before = reports(study)[victim_trial][-1]["step"]
+    cluster.remove_node(next(n for n in nodes if n.node_id == victim_node))
+
+    driver.join(timeout=600)
+    assert not driver.is_alive(), "study did not finish after the node was removed"
+    result = outcome[0]
+    assert result.errors == 0
+    assert len(result.table) == 3 and (result.table["step"] == 600).all()
+
+    rows = reports(study)[victim_trial]
+    later = [r for r in rows if r["step"] > step_before]
+    assert later and {r["node_id"] for r in later} - {victim_node}, "did not move to a live node"
+    assert victim_node not in {r["node_id"] for r in later[-1:]}
+    # Resumed from its checkpoint, not from scratch: its steps never go back.
+    steps = [r["step"] for r in rows]
+    assert steps == sorted(set(steps)), f"trial restarted instead of resuming: {steps}"
+
+    _, children = runs_of(uri, "nodes")
+    assert len(children) == 3, "a retried trial must reuse its MLflow run"
+    assert {c.info.status for c in children} == {"FINISHED"}

@@ -1,0 +1,85 @@
+"""PBT over nested Train runs (real Ray, MLflow): an exploit copies the donor's weights at the copy
+step (checked against the donor's own checkpoint file) and the optimiser takes the mutated rate."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from study.paths import LINEAGE_TABLE
+from study.runner import run_study
+from tests.study.helpers import runs_of, toy_spec, write_spec
+from trainables.checkpoint import STATE_FILE, read_meta, weights_digest
+
+pytestmark = pytest.mark.ray
+
+
+def donor_checkpoint_digest(study_folder: Path, donor: str, step: int) -> str:
+    """Recompute the digest from the donor's own Train checkpoint at that step."""
+    for meta_path in (study_folder / "train").rglob("meta.json"):
+        meta = read_meta(meta_path.parent)
+        if meta and meta["trial_id"] == donor and meta["step"] == step:
+            state = torch.load(meta_path.parent / STATE_FILE, weights_only=True)
+            return weights_digest(state["networks"])
+    raise AssertionError(f"no checkpoint of {donor} at step {step} under {study_folder}")
+
+
+def run_pbt(tmp_path: Path, name: str, trials: int, workers: int) -> tuple:
+    spec = toy_spec(
+        name, budget={"steps": 60}, eval_every=20, checkpoint_every=20, keep_checkpoints=10,
+        num_samples=trials, max_concurrent_trials=trials,
+        resources={"workers": workers, "cpus_per_worker": 2 / (trials * workers)},
+        search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}},
+        scheduler={"type": "pbt", "perturbation_interval": 20,
+                   "quantile_fraction": 0.25 if trials > 2 else 0.5,
+                   "resample_probability": 0.5,
+                   "mutations": {"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}},
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
+    return outcome, uri
+
+
+def check_exploits(outcome, uri: str, name: str, trials: int) -> None:
+    assert outcome.errors == 0
+    assert len(outcome.table) == trials and (outcome.table["step"] == 60).all()
+    lineage = pd.read_parquet(outcome.folder / LINEAGE_TABLE)
+    assert len(lineage) >= 1, "no exploit happened"
+    events = [e for e in (outcome.folder / "lineage.jsonl").read_text().splitlines() if e]
+    assert len(events) == len(lineage)
+    for _, e in lineage.iterrows():
+        assert e["trial_id"] != e["donor"]
+        # The clone holds exactly the donor's weights at the copy step.
+        assert e["loaded_digest"] == e["donor_digest"]
+        assert e["loaded_digest"] == donor_checkpoint_digest(outcome.folder, e["donor"], e["step"])
+    for line in events:
+        e = json.loads(line)
+        new_lr = e["config"]["lr_g"]
+        assert e["mutation"]["lr_g"]["to"] == new_lr != e["mutation"]["lr_g"]["from"]
+        # The optimiser's live learning rate is the mutated value, not the donor's.
+        assert e["lr_now"]["lr_now.g"] == pytest.approx(new_lr, rel=1e-12)
+
+    _, children = runs_of(uri, name)
+    assert len(children) == trials, "an exploit must not create a second MLflow run"
+    exploited = {c.data.tags["trial_id"]: c for c in children if "pbt.exploits" in c.data.tags}
+    assert set(exploited) == set(lineage["trial_id"])
+    counts = lineage["trial_id"].value_counts()
+    for tid, run in exploited.items():
+        assert int(run.data.tags["pbt.exploits"]) == counts[tid]
+        assert "hp.lr_g" in run.data.metrics
+    assert set(outcome.table["exploits"]) <= set(range(0, 10))
+    assert outcome.table["exploits"].sum() == len(lineage)
+
+
+def test_pbt_exploit_copies_donor_weights_and_applies_mutation(tmp_path, ray_cluster):
+    outcome, uri = run_pbt(tmp_path, "pbt-4", trials=4, workers=1)
+    check_exploits(outcome, uri, "pbt-4", trials=4)
+
+
+def test_pbt_exploit_with_two_worker_trials(tmp_path, ray_cluster):
+    outcome, uri = run_pbt(tmp_path, "pbt-ddp", trials=2, workers=2)
+    check_exploits(outcome, uri, "pbt-ddp", trials=2)
