@@ -1,11 +1,20 @@
 """Self-Conditioned GAN (Liu et al., CVPR 2020): a conditional GAN on clusters of D's features.
 
-G(z, c) takes the one-hot cluster (ToyGenerator(n_classes=k)); D has k outputs and D(x, c) is
-output c; D_f = D.features, its last hidden layer. Algorithm 1: the data set is partitioned by
-k-means on D_f of a random subset (k-means++ with restarts the first time, later warm-started
-from the means of the new features under the old assignment and Hungarian-matched to the old
-labels); every point of the data set then takes the label of its nearest centre. Real batches
-carry their point's label; G's conditions are drawn in proportion to cluster sizes.
+G(z, c) takes the cluster (toy MLP: one-hot input; DCGAN: by default the paper's 256-d class
+embedding concatenated to z); D has k outputs and D(x, c) is output c; D_f = D.features, its
+last hidden layer (DCGAN: the last conv layer, flattened). Algorithm 1: the data set is
+partitioned by k-means on D_f of a random subset (k-means++ with restarts the first time, later
+warm-started from the means of the new features under the old assignment and Hungarian-matched
+to the old labels); every point of the data set then takes the label of its nearest centre.
+Real batches carry their point's label; G's conditions are drawn in proportion to cluster sizes.
+
+Image data (Stacked MNIST, CIFAR-10; `network: auto` picks DCGAN): the paper's Sec. 4.1 settings
+are the defaults of every field the config leaves unset (`IMAGE_DEFAULTS`: k = 100, recluster
+every 25k iterations on 25k images, z 128-d, batch 64, Adam 1e-4 with β = (0, 0.99)); a value
+set in the config always wins. D features are computed in eval mode (as the authors' clusterer
+does) and in chunks of bounded size, and the data set is labelled chunk by chunk, so a recluster
+holds at most `cluster_subset` feature rows (plus one chunk) however large the data set is:
+25k × 2048 floats (205 MB) for the Stacked MNIST DCGAN, 25k × 8192 (820 MB) for CIFAR-10's.
 
 Options: `clustering: online` (centres updated every step, online k-means), `labels: random`
 (a fixed random partition: the paper's "Random Labels" baseline), `labels: true` (class
@@ -19,6 +28,7 @@ and all-gathered, so every rank trains on the same partition.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import torch
@@ -28,7 +38,16 @@ from pydantic import Field
 from trainables import clustering
 from trainables.losses import d_loss, g_loss
 from trainables.method import AdversarialMethod, MethodConfig, eval_mode
-from trainables.networks.select import build_pair
+from trainables.networks.select import build_pair, is_vector_data
+
+# Paper Sec. 4.1 (Stacked MNIST and CIFAR-10, DCGAN); the authors' configs/*/selfcondgan.yaml agree.
+IMAGE_DEFAULTS: dict[str, Any] = {
+    "k": 100, "recluster_every": 25_000, "cluster_subset": 25_000, "latent_dim": 128,
+    "batch_size": 64, "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.0, "beta2": 0.99,
+}
+# Rows per feature chunk: at most 8192, and at most ~8 MB of float32 input (~680 CIFAR images),
+# so D's activations for one chunk stay in the hundreds of MB.
+FEATURE_CHUNK_ROWS, FEATURE_CHUNK_ELEMENTS = 8192, 2**21
 
 
 class SelfCondConfig(MethodConfig):
@@ -41,12 +60,25 @@ class SelfCondConfig(MethodConfig):
     clustering: Literal["batch", "online"] = "batch"
     labels: Literal["self", "random", "true"] = "self"
     matching: bool = True
+    network_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options of the network builder (e.g. widths "
+        "g_ch/d_ch, variant, cond of dcgan)",
+    )
+
+
+def with_data_defaults(cfg: SelfCondConfig, data) -> SelfCondConfig:
+    """The config with the paper's image settings in every field it leaves unset (image data)."""
+    if is_vector_data(data):
+        return cfg
+    unset = {k: v for k, v in IMAGE_DEFAULTS.items() if k not in cfg.model_fields_set}
+    return cfg.model_copy(update=unset)
 
 
 class SelfCondGAN(AdversarialMethod):
     Config = SelfCondConfig
 
     def __init__(self, cfg: SelfCondConfig, data, ctx) -> None:
+        cfg = with_data_defaults(cfg, data)
         super().__init__(cfg, data, ctx)
         if cfg.labels == "true":
             if data.y is None:
@@ -56,7 +88,12 @@ class SelfCondGAN(AdversarialMethod):
             self.k = cfg.k
         if self.k > len(data.x):
             raise ValueError(f"k={self.k} clusters but only {len(data.x)} points in {data.name}")
-        g, d = build_pair(cfg.network, data, cfg.latent_dim, n_classes=self.k, d_out=self.k)
+        try:
+            g, d = build_pair(cfg.network, data, cfg.latent_dim, n_classes=self.k, d_out=self.k,
+                              **cfg.network_options)
+        except TypeError as exc:  # an option the builder does not take
+            raise ValueError(f"network_options {cfg.network_options} for network "
+                             f"{cfg.network!r}: {exc}") from exc
         if not hasattr(d, "features"):
             raise ValueError(f"network {cfg.network!r}: D has no features() to cluster on")
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
@@ -75,17 +112,39 @@ class SelfCondGAN(AdversarialMethod):
     def optimizers(self):
         return {"opt_g": self.opt_g, "opt_d": self.opt_d}
 
+    def apply_hparams(self, cfg: SelfCondConfig) -> None:
+        super().apply_hparams(with_data_defaults(cfg, self.data))
+
     # ---- partition -------------------------------------------------------------------------
 
     def _shared_generator(self, step: int) -> torch.Generator:
         """Same stream on every rank and on resume: seeded by (seed, step), not by rank."""
         return torch.Generator().manual_seed(self.ctx.seed * 1_000_003 + step + 7)
 
+    def _chunk_rows(self) -> int:
+        per_row = max(1, self.data.x[0].numel())
+        return max(1, min(FEATURE_CHUNK_ROWS, FEATURE_CHUNK_ELEMENTS // per_row))
+
     @torch.no_grad()
-    def features(self, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-        dev = self.ctx.device
-        out = [self.d.features(x[s : s + chunk].to(dev)) for s in range(0, len(x), chunk)]
-        return torch.cat(out).float()
+    def _feature_chunks(self, rows: torch.Tensor) -> Iterator[torch.Tensor]:
+        """D_f of data[rows], chunk by chunk, D in eval mode (BN running statistics, so a
+        point's features do not depend on which chunk or rank computed them)."""
+        step = self._chunk_rows()
+        with eval_mode(self.d):
+            for s in range(0, len(rows), step):
+                x = self.data.x[rows[s : s + step]].to(self.ctx.device)
+                yield self.d.features(x).flatten(1).float()
+
+    def features(self, rows: torch.Tensor) -> torch.Tensor:
+        """D_f of data[rows] as one (len(rows), F) tensor."""
+        parts = list(self._feature_chunks(rows))
+        return torch.cat(parts) if parts else torch.empty(0)
+
+    def nearest_centre(self, rows: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
+        """Label of each data[rows] by nearest centre; only one chunk of features at a time."""
+        labels = [clustering.assign_to_centres(f, centres.to(f.device))[0].cpu()
+                  for f in self._feature_chunks(rows)]
+        return torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
 
     def _shard(self, n: int) -> slice:
         per = -(-n // self.ctx.world_size)
@@ -105,16 +164,16 @@ class SelfCondGAN(AdversarialMethod):
     @torch.no_grad()
     def gathered_features(self, idx: torch.Tensor) -> torch.Tensor:
         """D_f of data[idx], each rank computing its share, on every rank in idx order."""
-        mine = self.features(self.data.x[idx[self._shard(len(idx))]])
+        mine = self.features(idx[self._shard(len(idx))])
         return self._all_gather_rows(mine, len(idx))
 
     @torch.no_grad()
     def label_all(self, centres: torch.Tensor) -> torch.Tensor:
         """Nearest-centre label of every data point, identical on every rank."""
         n = len(self.data.x)
-        feats = self.features(self.data.x[self._shard(n)])
-        mine, _ = clustering.assign_to_centres(feats, centres.to(feats.device))
-        return self._all_gather_rows(mine, n).cpu()
+        shard = self._shard(n)
+        mine = self.nearest_centre(torch.arange(shard.start, shard.stop), centres)
+        return self._all_gather_rows(mine.to(centres.device), n).cpu()
 
     def _broadcast(self, t: torch.Tensor) -> torch.Tensor:
         if self.ctx.distributed:
@@ -135,6 +194,9 @@ class SelfCondGAN(AdversarialMethod):
             return
         m = min(self.cfg.cluster_subset, n)
         idx = torch.randperm(n, generator=gen)[:m]
+        if self.ctx.distributed:  # BN running statistics differ per rank; rank 0's for all
+            for buf in self.d.buffers():
+                dist.broadcast(buf.data, src=0)
         feats = self.gathered_features(idx)
         centres = torch.empty(self.k, feats.shape[1], device=feats.device)
         if self.ctx.rank == 0:
@@ -168,7 +230,8 @@ class SelfCondGAN(AdversarialMethod):
     def _online_labels(self, x: torch.Tensor) -> torch.Tensor:
         """Online k-means: label the batch by nearest centre, move the centres (all ranks alike)."""
         assert self.centres is not None and self.online_counts is not None
-        feats = self.features(x).double()
+        with eval_mode(self.d):
+            feats = self.d.features(x).flatten(1).double()
         centres = self.centres.double().to(feats.device)
         labels, _ = clustering.assign_to_centres(feats, centres)
         sums = torch.zeros_like(centres).index_add_(0, labels, feats)
@@ -215,6 +278,26 @@ class SelfCondGAN(AdversarialMethod):
         with eval_mode(self.g):
             return self.g(self.latent(n), self.draw_conditions(n))
 
+    @torch.no_grad()
+    def sample_by_condition(
+        self, n_per_row: int, max_rows: int = 10
+    ) -> tuple[torch.Tensor, list[str]] | None:
+        """G(z, c) for the largest clusters first, one row each; the same z in every row and at
+        every call (a generator of its own), so rows and evaluations compare like for like."""
+        if self.assign is None:
+            return None
+        sizes = self.sizes()
+        order = sizes.argsort(descending=True, stable=True)[: min(max_rows, self.k)]
+        gen = torch.Generator().manual_seed(self.ctx.seed + 99_991)
+        z = torch.randn(n_per_row, self.cfg.latent_dim, generator=gen).to(self.ctx.device)
+        rows = len(order)
+        c = order.to(self.ctx.device).repeat_interleave(n_per_row)
+        with eval_mode(self.g):
+            x = self.g(z.repeat(rows, 1), c).detach().cpu()
+        name = "class" if self.cfg.labels == "true" else "cluster"
+        labels = [f"{name} {int(j)} (n={int(sizes[j])})" for j in order]
+        return x.view(rows, n_per_row, *x.shape[1:]), labels
+
     # ---- metrics and state -----------------------------------------------------------------
 
     def evaluate(self, step: int) -> dict[str, float]:
@@ -224,9 +307,7 @@ class SelfCondGAN(AdversarialMethod):
         if self.cfg.clustering == "online" and self.centres is not None:
             # Online centres move every step; label the data with the current ones (rank 0 only,
             # evaluation does not feed training).
-            feats = self.features(self.data.x)
-            assign, _ = clustering.assign_to_centres(feats, self.centres.to(feats.device))
-            assign = assign.cpu()
+            assign = self.nearest_centre(torch.arange(len(self.data.x)), self.centres)
         sizes = torch.bincount(assign, minlength=self.k)
         out = {
             "cluster_changed": float(self.changed),

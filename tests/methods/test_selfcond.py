@@ -10,9 +10,12 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from trainables import clustering
+from trainables import clustering, selfcond_gan
 from trainables.checkpoint import STATE_FILE
+from trainables.context import RunContext
+from trainables.data import DataBundle, load_dataset
 from trainables.loop import LocalReporter, train_loop
+from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN, with_data_defaults
 
 
 def blobs(n_per: int = 40, k: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,6 +156,85 @@ def test_baselines_and_variants_train(options):
         assert last["nmi"] == pytest.approx(1.0) and last["purity"] == pytest.approx(1.0)
     if options.get("labels") == "random":
         assert last["nmi"] < 0.2 and last["reclusters"] == 0
+
+
+def toy_method(k: int = 8, **cfg) -> SelfCondGAN:
+    data = load_dataset("grid", n=1500)
+    ctx = RunContext(torch.device("cpu"), seed=0)
+    return SelfCondGAN(SelfCondConfig(k=k, cluster_subset=800, kmeans_restarts=2, **cfg), data, ctx)
+
+
+def test_image_data_takes_the_papers_image_settings_where_the_config_is_silent():
+    images = DataBundle("img", torch.zeros(4, 3, 8, 8))
+    cfg = with_data_defaults(SelfCondConfig(k=7, lr_g=3e-4), images)
+    assert (cfg.k, cfg.lr_g) == (7, 3e-4)  # set in the config: kept
+    assert (cfg.recluster_every, cfg.cluster_subset, cfg.latent_dim, cfg.batch_size) == (
+        25_000, 25_000, 128, 64)
+    assert (cfg.lr_d, cfg.beta1, cfg.beta2) == (1e-4, 0.0, 0.99)
+    assert with_data_defaults(SelfCondConfig(), images).k == 100
+    vectors = DataBundle("pts", torch.zeros(4, 2))
+    assert with_data_defaults(SelfCondConfig(), vectors) == SelfCondConfig()
+
+
+def test_labelling_in_small_chunks_gives_the_same_partition(monkeypatch):
+    method = toy_method()
+    method.recluster(0)
+    whole = method.label_all(method.centres)
+    assert torch.equal(whole, method.assign)
+    monkeypatch.setattr(selfcond_gan, "FEATURE_CHUNK_ROWS", 7)
+    assert method._chunk_rows() == 7
+    assert torch.equal(method.label_all(method.centres), whole)
+    idx = torch.randperm(1500)[:100]
+    feats = method.features(idx)
+    assert feats.shape == (100, 200)
+    monkeypatch.setattr(selfcond_gan, "FEATURE_CHUNK_ROWS", 8192)
+    assert torch.allclose(method.features(idx), feats, atol=1e-5)
+
+
+def test_sample_by_condition_gives_one_row_per_cluster_largest_first():
+    method = toy_method(k=8)
+    assert method.sample_by_condition(5) is None  # no partition yet
+    method.train_step(0)
+    grid, labels = method.sample_by_condition(5, max_rows=6)
+    assert grid.shape == (6, 5, 2) and len(labels) == 6
+    sizes = torch.bincount(method.assign, minlength=8)
+    shown = [int(label.split()[1]) for label in labels]
+    assert [int(sizes[c]) for c in shown] == sorted(sizes.tolist(), reverse=True)[:6]
+    assert labels[0] == f"cluster {shown[0]} (n={int(sizes[shown[0]])})"
+    # The same latents in every row: rows differ only by the condition, and calls repeat.
+    again, _ = method.sample_by_condition(5, max_rows=6)
+    assert torch.equal(again, grid)
+    assert not torch.allclose(grid[0], grid[1])
+    assert method.sample_by_condition(3, max_rows=50)[0].shape == (8, 3, 2)
+
+
+def test_stacked_mnist_dcgan_trains_and_reclusters(shared_datasets):
+    data = load_dataset("stacked_mnist", root=shared_datasets, n=240, size=32)
+    ctx = RunContext(torch.device("cpu"), seed=0)
+    cfg = SelfCondConfig(network="dcgan", network_options={"g_ch": 4, "d_ch": 4}, k=6,
+                         recluster_every=2, cluster_subset=150, kmeans_restarts=2, batch_size=16)
+    method = SelfCondGAN(cfg, data, ctx)
+    assert (method.cfg.latent_dim, method.cfg.beta1, method.cfg.beta2) == (128, 0.0, 0.99)
+    d_bn = [m for m in method.d.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert d_bn, "the shallow DCGAN D has BN: features must not move its running statistics"
+    running = d_bn[-1].running_mean.clone()
+    method.recluster(0)
+    assert torch.equal(d_bn[-1].running_mean, running)
+    for step in range(1, 5):  # reclusters at 2 and 4: warm start + matching
+        losses = method.train_step(step)
+        assert all(torch.isfinite(v) for v in losses.values())
+    assert method.reclusters == 3 and method.assign.shape == (240,)
+    assert method.centres.shape == (6, 4 * 8 * 2 * 2)  # D_f: last conv layer, 8·d_ch × 2 × 2
+    metrics = method.evaluate(5)
+    assert 0 <= metrics["nmi"] <= 1 and metrics["clusters_nonempty"] >= 1
+    grid, labels = method.sample_by_condition(3, max_rows=4)
+    assert grid.shape == (4, 3, 3, 32, 32) and len(labels) == 4
+    assert grid.abs().max() <= 1
+
+
+def test_unknown_network_option_names_the_field():
+    with pytest.raises(ValueError, match="network_options"):
+        toy_method(network_options={"d_ch": 4})  # the toy MLP takes no widths
 
 
 # ---- two ranks on gloo, no Ray ---------------------------------------------------------------
