@@ -6,10 +6,17 @@ beside the paper's numbers: ring 8/8 modes, 99.8 % high quality, reverse KL 0.00
 authors' toy setup by default (k-means, 100 restarts, imitated by the bi-Lipschitz MLP; cached
 per (data, k, seed)); `--partition-init scratch` trains it with Eq. 5 (`--partition-loss`).
 The ring uses the authors' code radius 2 (std 0.01), the grid (2i − 4, 2j − 4) with std 0.05.
+`--recipe code2d` trains as the authors' 2D script does (its defaults: 1 D step per G step,
+the standard loss; Adam 1e-4 β (0.8, 0.999) of the Self-Cond 2d_mix code it forks) instead of
+the paper's image recipe (4 D steps, hinge, Adam 2e-4 β (0, 0.999)); a third of the cost per
+step. λ runs linearly from 6 to 1e-4 over `--lambda-length` steps (default: all of `--steps`).
 (2) seconds per training iteration (4 D steps + 1 G step, batch 100) at k = 10 vs k = 200: the
 generators share every weight but the partition embedding, so the cost should barely move.
+`--timing-image` adds the same for the SN-GAN ResNet pair on 32×32 images (`--image-width` sets
+g_ch = d_ch; 64 is the paper's Table 6) with an untrained SimCLR encoder under the partitioner.
 
-    .venv/bin/python bench/bench_pgmgan.py [--seeds 5] [--steps 50000] [--only table|timing]
+    .venv/bin/python bench/bench_pgmgan.py [--seeds 5] [--steps 50000] [--recipe paper|code2d]
+        [--only table|timing] [--timing-image]
 """
 
 from __future__ import annotations
@@ -22,7 +29,8 @@ import time
 import torch
 
 from trainables.context import RunContext
-from trainables.data import load_dataset
+from trainables.data import DataBundle, load_dataset
+from trainables.data.images import image_bundle
 from trainables.loop import LocalReporter, seed_everything, train_loop
 from trainables.pgmgan import PGMGAN, PGMGANConfig
 
@@ -31,6 +39,10 @@ DATASETS = {"ring": {"name": "ring", "options": {"n": 100_000, "radius": 2.0}},
 # App. C.1: (modes, % high quality, reverse KL).
 PAPER = {"ring": (8.0, 99.8, 0.0006), "grid": (25.0, 99.8, 0.0034)}
 METRICS = ("modes", "high_quality_pct", "reverse_kl")
+RECIPES = {
+    "paper": {"d_steps": 4, "loss": "hinge", "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.0},
+    "code2d": {"d_steps": 1, "loss": "standard", "lr_g": 1e-4, "lr_d": 1e-4, "beta1": 0.8},
+}
 
 
 def mean_se(values: list[float]) -> str:
@@ -40,23 +52,29 @@ def mean_se(values: list[float]) -> str:
 
 
 def run_table(args: argparse.Namespace) -> None:
-    method = {"k": args.k, "lambda_length": args.lambda_length,
-              "partition_init": args.partition_init, "partition_loss": args.partition_loss,
-              "partition_cache": args.cache}
+    length = args.lambda_length or args.steps
+    method = {"k": args.k, "lambda_length": length, "partition_init": args.partition_init,
+              "partition_loss": args.partition_loss, "partition_cache": args.cache,
+              **RECIPES[args.recipe]}
     rows = []
-    for name, dataset in DATASETS.items():
+    for name in args.datasets:
         results, t0 = [], time.perf_counter()
         for seed in range(args.seeds):
-            cfg = {"trainer": "pgmgan", "method": method, "dataset": dataset, "seed": seed,
-                   "steps": args.steps, "eval_every": args.steps,
+            cfg = {"trainer": "pgmgan", "method": method, "dataset": DATASETS[name],
+                   "seed": seed, "steps": args.steps, "eval_every": args.steps,
                    "checkpoint_every": args.steps, "eval_samples": 2500,
                    "threads": args.threads}
-            results.append(train_loop(cfg, LocalReporter()))
+            r = train_loop(cfg, LocalReporter())
+            results.append(r)
+            print(f"  {name} seed {seed}: modes {r['modes']:.0f}, HQ {r['high_quality_pct']:.1f} "
+                  f"%, rKL {r['reverse_kl']:.4f}, acceptance {r['acceptance_rate']:.3f}, "
+                  f"nmi {r['nmi']:.3f}", flush=True)
         secs = (time.perf_counter() - t0) / args.seeds
         rows.append((name, results))
         print(f"  done {name}: {secs:.0f} s per seed (partition stage included)", flush=True)
-    print(f"\n2D table: {args.seeds} seed(s), {args.steps} steps, k={args.k}, λ linear 6 → 1e-4 "
-          f"over {args.lambda_length} steps, partitioner {args.partition_init}")
+    print(f"\n2D table: {args.seeds} seed(s), {args.steps} steps, k={args.k}, recipe "
+          f"{args.recipe}, λ linear 6 → 1e-4 over {length} steps, partitioner "
+          f"{args.partition_init}")
     print(f"{'data':5} {'modes':>16} {'% HQ':>16} {'reverse KL':>18} {'accept':>14}"
           "   paper (modes, %, rKL)")
     for name, results in rows:
@@ -68,35 +86,56 @@ def run_table(args: argparse.Namespace) -> None:
               f"{mean_se([r['partitions_nonempty'] for r in results])}")
 
 
-def time_iterations(ks: list[int], iters: int, threads: int, cache: str | None) -> None:
+def image_data(n: int = 2000, side: int = 32) -> DataBundle:
+    """Random 32×32 RGB images: the cost per iteration does not depend on their content."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(n, 3, side, side, generator=gen) * 2 - 1
+    return image_bundle("cifar10", x, torch.zeros(n, dtype=torch.long).numpy(), 10)
+
+
+def time_iterations(ks: list[int], iters: int, threads: int, cache: str | None,
+                    image_width: int | None = None) -> None:
     torch.set_num_threads(threads)
-    data = load_dataset("grid", n=100_000)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    print(f"\nseconds per iteration (grid, 4 D + 1 G step, batch 100, {device}, "
-          f"{threads} thread(s)):")
+    if image_width is None:
+        data = load_dataset("grid", n=100_000)
+        what = "grid, toy MLPs"
+        base = {"partition_init": "kmeans", "partition_kmeans_restarts": 10,
+                "partition_steps": 200}
+    else:
+        data = image_data()
+        what = f"32×32 images, sngan_resnet g_ch = d_ch = {image_width}, z 128"
+        base = {"network": "sngan_resnet", "latent_dim": 128,
+                "network_options": {"g_ch": image_width, "d_ch": image_width},
+                "simclr_steps": 0, "partition_loss": "scan", "partition_steps": 50,
+                "partition_subset": 2000}
+    print(f"\nseconds per iteration ({what}; 4 D + 1 G step, batch 100, {device}, "
+          f"{threads} thread(s)):", flush=True)
     for k in ks:
         seed_everything(0)
-        cfg = PGMGANConfig(k=k, partition_init="kmeans", partition_kmeans_restarts=10,
-                           partition_steps=200, partition_cache=cache)
+        cfg = PGMGANConfig(k=k, partition_cache=cache, **base)
         t0 = time.perf_counter()
         method = PGMGAN(cfg, data, RunContext(device, seed=0))
         setup = time.perf_counter() - t0
-        for step in range(10):  # warm-up
+        warm = 10 if image_width is None else 2
+        for step in range(warm):
             method.train_step(step)
         if device.type == "cuda":
             torch.cuda.synchronize()
         t0 = time.perf_counter()
         for step in range(iters):
-            method.train_step(10 + step)
+            method.train_step(warm + step)
         if device.type == "cuda":
             torch.cuda.synchronize()
         per = (time.perf_counter() - t0) / iters
         t0 = time.perf_counter()
-        method.sample(2500)
+        n_sample = 2500 if image_width is None else 500
+        method.sample(n_sample)
         sample = time.perf_counter() - t0
-        print(f"  k={k:4d}: {1000 * per:7.2f} ms/iter, sampling 2500 with rejection "
+        print(f"  k={k:4d}: {1000 * per:8.2f} ms/iter, sampling {n_sample} with rejection "
               f"{sample:.2f} s (acceptance {method.last_acceptance:.3f}), partition stage "
-              f"{setup:.1f} s ({'cached' if method.partition_info.get('cached') else 'computed'})")
+              f"{setup:.1f} s ({'cached' if method.partition_info.get('cached') else 'computed'})",
+              flush=True)
 
 
 def main() -> None:
@@ -104,17 +143,28 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--k", type=int, default=50)
-    parser.add_argument("--lambda-length", type=int, default=50_000)
+    parser.add_argument("--lambda-length", type=int, default=None,
+                        help="G steps of the λ schedule (default: --steps)")
+    parser.add_argument("--recipe", choices=sorted(RECIPES), default="paper")
+    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS),
+                        default=list(DATASETS))
     parser.add_argument("--partition-init", choices=["kmeans", "scratch"], default="kmeans")
     parser.add_argument("--partition-loss", choices=["paper", "scan"], default="paper")
     parser.add_argument("--cache", default=None, help="partition cache folder")
     parser.add_argument("--timing-ks", type=int, nargs="+", default=[10, 200])
     parser.add_argument("--timing-iters", type=int, default=100)
+    parser.add_argument("--timing-image", action="store_true",
+                        help="also time the SN-GAN ResNet pair on 32×32 images")
+    parser.add_argument("--image-width", type=int, default=16)
+    parser.add_argument("--image-iters", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", choices=["table", "timing"])
     args = parser.parse_args()
     if args.only != "table":
         time_iterations(args.timing_ks, args.timing_iters, args.threads, args.cache)
+        if args.timing_image:
+            time_iterations(args.timing_ks, args.image_iters, args.threads, args.cache,
+                            args.image_width)
     if args.only != "timing":
         run_table(args)
 

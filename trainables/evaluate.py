@@ -1,14 +1,24 @@
-"""Evaluation at the loop's cadence: samples → metrics from the evaluation package, plots."""
+"""Evaluation at the loop's cadence: samples → metrics from the evaluation package, plots.
+
+Toy and mixture data here; image data in `trainables.evaluate_images` (FID, PR/DC, IS, modes,
+sample grid). Every kind: the per-condition figure when the method has conditions.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from trainables.data import DataBundle
 from trainables.method import GANMethod
+
+# (n_per_row, max_rows) asked of `sample_by_condition`: a Figure-1 block of image rows; for
+# 2D points enough per condition to show its shape, up to Self-Cond's k = 50 clusters.
+CONDITION_ROWS_IMAGE = (10, 10)
+CONDITION_ROWS_2D = (100, 50)
 
 # How the toy metrics are computed (recorded with every trial's results).
 TOY_PROTOCOL = {
@@ -20,15 +30,18 @@ TOY_PROTOCOL = {
 }
 
 
-def write_protocol(artifact_dir: Path, data: DataBundle, n_samples: int) -> None:
-    """protocol.json beside the trial's plots: what the reported numbers mean and how made."""
+def write_protocol(artifact_dir: Path, data: DataBundle, n_samples: int,
+                   proto: dict[str, Any] | None = None) -> None:
+    """protocol.json beside the trial's plots: what the reported numbers mean and how made.
+    `proto` is a ready record (image evaluation); otherwise the toy protocol is written."""
     from evaluation.protocol import metric_protocol
 
-    extra = {"dataset": data.name, "n_eval_samples": n_samples}
-    if data.info.get("kind") in ("toy2d", "mixture"):
-        extra |= {"toy": TOY_PROTOCOL, "std": float(data.info["std"]),
-                  "n_modes": int(data.info["n_modes"])}
-    proto = metric_protocol({"name": "raw"}, len(data.x), n_samples, "train", **extra)
+    if proto is None:
+        extra = {"dataset": data.name, "n_eval_samples": n_samples}
+        if data.info.get("kind") in ("toy2d", "mixture"):
+            extra |= {"toy": TOY_PROTOCOL, "std": float(data.info["std"]),
+                      "n_modes": int(data.info["n_modes"])}
+        proto = metric_protocol({"name": "raw"}, len(data.x), n_samples, "train", **extra)
     artifact_dir.mkdir(parents=True, exist_ok=True)
     (artifact_dir / "protocol.json").write_text(json.dumps(proto, indent=2, default=str))
 
@@ -39,9 +52,22 @@ def evaluate(
 ) -> dict[str, float]:
     samples = method.sample(n_samples).detach().cpu()
     metrics: dict[str, float] = {}
-    if artifact_dir is not None and not (artifact_dir / "protocol.json").exists():
+    new_protocol = artifact_dir is not None and not (artifact_dir / "protocol.json").exists()
+    kind = data.info.get("kind")
+    if kind == "image":
+        from trainables.evaluate_images import image_metrics, save_sample_grid
+
+        ctx = getattr(method, "ctx", None)
+        device = ctx.device if ctx is not None else "cpu"
+        found, proto = image_metrics(samples, data, features, device)
+        metrics.update(found)
+        if artifact_dir is not None:
+            if new_protocol:
+                write_protocol(artifact_dir, data, n_samples, proto)
+            save_sample_grid(samples, artifact_dir / f"samples_step{step:07d}.png")
+    elif new_protocol:
         write_protocol(artifact_dir, data, n_samples)
-    if data.info.get("kind") in ("toy2d", "mixture"):
+    if kind in ("toy2d", "mixture"):
         from evaluation.toy import hq_radius, toy_metrics
 
         pts = samples.numpy().astype(np.float64)
@@ -50,8 +76,59 @@ def evaluate(
                                    radius=hq_radius(std, dim)))
         if artifact_dir is not None and pts.shape[1] == 2:
             plot_scatter(data.x.numpy(), pts, artifact_dir / f"samples_step{step:07d}.png", step)
+    if artifact_dir is not None:
+        conditions_figure(method, data, artifact_dir / f"conditions_step{step:07d}.png", step)
     metrics.update(method.evaluate(step))
     return {k: float(v) for k, v in metrics.items()}
+
+
+def conditions_figure(method: GANMethod, data: DataBundle, path: Path, step: int) -> Path | None:
+    """The method's samples per partition / cluster / latent mode (the papers' Figure 1): image
+    rows for images, one colour per condition for 2D points; None when it has no conditions."""
+    is_image = data.info.get("kind") == "image"
+    got = method.sample_by_condition(*(CONDITION_ROWS_IMAGE if is_image else CONDITION_ROWS_2D))
+    if got is None:
+        return None
+    rows, labels = got
+    rows = rows.detach().cpu()
+    if rows.ndim < 3 or len(labels) != rows.shape[0]:
+        raise ValueError(
+            f"{type(method).__name__}.sample_by_condition: expected (rows, n_per_row, ...) "
+            f"samples and one label per row, got shape {tuple(rows.shape)} and "
+            f"{len(labels)} labels"
+        )
+    if is_image:
+        from trainables.evaluate_images import plot_condition_rows
+
+        return plot_condition_rows(rows, list(labels), path, step)
+    if rows.shape[-1] != 2 or rows.ndim != 3:
+        return None  # points beyond 2D: no picture
+    return plot_condition_scatter(data.x.numpy(), rows.numpy(), list(labels), path, step)
+
+
+def plot_condition_scatter(real: np.ndarray, rows: np.ndarray, labels: list[str], path: Path,
+                           step: int) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(5, 4.2), dpi=100)
+    idx = np.random.default_rng(0).choice(len(real), size=min(len(real), 5000), replace=False)
+    ax.scatter(real[idx, 0], real[idx, 1], s=2, c="0.8", label="real")
+    cmap = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20" if len(rows) <= 20 else "hsv")
+    for i, (pts, label) in enumerate(zip(rows, labels, strict=True)):
+        color = cmap(i % cmap.N if len(rows) <= 20 else i / len(rows))
+        ax.scatter(pts[:, 0], pts[:, 1], s=3, color=color,
+                   label=label if len(rows) <= 20 else None)
+    ax.set_title(f"samples per condition, step {step}", fontsize=9)
+    ax.set_aspect("equal")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=3, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def plot_scatter(real: np.ndarray, fake: np.ndarray, path: Path, step: int) -> Path:

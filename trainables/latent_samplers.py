@@ -140,6 +140,35 @@ class SimplicialSampler:
                             int(ok.sum()))
         return out
 
+    def sample_per_anchor(self, n: int, tau: float, anchors: list[int],
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+        """(len(anchors), n, d): for each listed anchor i, n accepted latents whose
+        argmax_j p_j(z) is i (the cell of anchor i, cut at τ). One candidate stream for all
+        rows; the redraw bound scales with N, as each cell holds ~1/N of the accepted mass."""
+        check_simplicial(self.n_anchors, self.dim, tau)
+        bad = [i for i in anchors if not 0 <= i < self.n_anchors]
+        if bad:
+            raise SamplerError(f"simplicial sampler: anchors {bad} not in 0..{self.n_anchors - 1}")
+        if not anchors:
+            return torch.empty(0, n, self.dim)
+        rows: dict[int, list[torch.Tensor]] = {i: [] for i in anchors}
+        have = dict.fromkeys(anchors, 0)
+        budget, drawn = n * self.n_anchors * self.max_draws_per_sample, 0
+        while min(have.values()) < n:
+            if drawn >= budget:
+                raise self._impossible(tau, min(have.values()), drawn)
+            size = int(min(self.chunk, budget - drawn, max(4 * n * self.n_anchors, 1024)))
+            z = torch.randn(size, self.dim, generator=generator)
+            p = anchor_scores(z, self.anchors)
+            pmax, cell = p.max(dim=1)
+            drawn += size
+            for i in anchors:
+                if have[i] < n:
+                    kept = z[(pmax > tau) & (cell == i)][: n - have[i]]
+                    rows[i].append(kept)
+                    have[i] += len(kept)
+        return torch.stack([torch.cat(rows[i]) for i in anchors])
+
     def acceptance_rate(self, tau: float, n: int = 100_000,
                         generator: torch.Generator | None = None) -> float:
         """Monte-Carlo P(max_i p_i(z) > τ) for z ~ N(0, I_d)."""

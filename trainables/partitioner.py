@@ -1,9 +1,16 @@
-"""PGMGAN's space partitioner S as its own cached stage (2D / vector data).
+"""PGMGAN's space partitioner S as its own cached stage.
 
-Pipeline (paper Sec. 4.2): representation → k-NN graph → partitioner training. For low-
-dimensional data the paper skips representation learning, so the representation is the raw
-point. The partitioner is `LipschitzResNet` (bi-Lipschitz residual blocks + a linear head to k
-logits), so the guide built on its logits has no local optima (Theorem 3).
+Pipeline (paper Sec. 4.2): representation → k-NN graph → partitioner training.
+- Vector (2D) data: the paper skips representation learning, the representation is the point
+  and S is `LipschitzResNet` (bi-Lipschitz residual blocks + a linear head to k logits), so the
+  guide built on its logits has no local optima (Theorem 3).
+- Images: a SimCLR encoder (`trainables.simclr`, its own cached stage, shared by every k) gives
+  h(x); the k-NN graph is built on h and S(x) = LipschitzResNet(√F · h(x)/‖h(x)‖) with the
+  encoder frozen (`ImagePartitioner`). The paper's S is instead a 20-block convolutional
+  i-ResNet on the pixels trained end to end; here only the Lipschitz part is trained, on the
+  fixed representation, which is far cheaper. Theorem 3 then holds in the representation space;
+  the guide's gradient reaches G's images through the (not bi-Lipschitz) encoder, so the
+  no-local-optima guarantee does not carry over to pixel space.
 
 Training options (`PartitionSettings`):
 - `loss: paper` — Eq. 5, maximised: Σ_edges log S(x_i)·S(x_j) − α Σ_i H(S(x_i)) + β H(mean S),
@@ -17,34 +24,43 @@ Training options (`PartitionSettings`):
 
 Every point's partition is argmax S(x), so the labels and the guide R_i agree by construction.
 
-Cache: the result is keyed by a hash of (data set name and content, k, seed, settings) and kept
-at `cache_dir/<key>.pt` (written to a temporary file then `os.replace`d, so concurrent trials
-never read a half-written file; read back with `torch.load(weights_only=True)`). Every trial
-with the same key, in the same study or not, reuses it.
+Cache: the result is keyed by a hash of (data set name and content, k, seed, settings, and the
+SimCLR settings for images) and kept at `cache_dir/<key>.pt`, the SimCLR stage at
+`cache_dir/simclr-<key>.pt` (keyed without k); each is written to a temporary file then
+`os.replace`d, so concurrent trials never read a half-written file, and read back with
+`torch.load(weights_only=True)`. Every trial with the same key reuses it. The folder is the
+`cache` option, else $STUDY_PARTITION_CACHE, else the study's `stages/` folder, else
+~/.cache/gan-mode-study/partitions.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
 from torch.nn import functional as F
 
 from trainables import clustering
 from trainables.data import DataBundle
 from trainables.networks.lipschitz import LipschitzResNet
+from trainables.simclr import SimCLRSettings, build_encoder, embed, train_simclr
 
 CACHE_ENV = "STUDY_PARTITION_CACHE"
 DEFAULT_CACHE = Path("~/.cache/gan-mode-study/partitions")
+STUDY_STAGES = "stages"  # <study folder>/stages: the study storage's home of cached stages
 FORMAT = 1  # bump when the stored payload or the training changes meaning
+_FINGERPRINTS: dict[int, str] = {}  # id(tensor) → content hash, dropped with the tensor
 
 
 class PartitionSettings(BaseModel):
@@ -79,22 +95,85 @@ def build_partitioner(
     return LipschitzResNet(dim, k, s.blocks, s.hidden, s.layers, s.coeff, s.activation, out_init)
 
 
-def resolve_cache_dir(option: str | None) -> Path:
-    """The option, else $STUDY_PARTITION_CACHE, else ~/.cache/gan-mode-study/partitions."""
-    raw = option or os.environ.get(CACHE_ENV) or str(DEFAULT_CACHE)
-    return Path(raw).expanduser()
+def representation_scale(h: torch.Tensor) -> torch.Tensor:
+    """√F · h/‖h‖: cosine geometry (SCAN's neighbours), coordinates of order 1 for the blocks."""
+    return F.normalize(h, dim=1) * math.sqrt(h.shape[1])
 
 
-def cache_key(data: DataBundle, k: int, seed: int, s: PartitionSettings) -> str:
-    # The data's content stands in for its loader options (n, std, seed, weights...), which the
-    # bundle does not carry.
-    content = hashlib.sha256(data.x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-    blob = json.dumps(
-        {"format": FORMAT, "dataset": data.name, "content": content, "k": k, "seed": seed,
-         "settings": s.model_dump()},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+class ImagePartitioner(nn.Module):
+    """S(x) = LipschitzResNet(√F · h(x)/‖h(x)‖) on a frozen SimCLR encoder h."""
+
+    def __init__(self, encoder: nn.Module, head: LipschitzResNet) -> None:
+        super().__init__()
+        self.encoder, self.head = encoder, head
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.head.blocks
+
+    def representation(self, x: torch.Tensor) -> torch.Tensor:
+        return representation_scale(self.encoder(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.representation(x))
+
+
+def build_image_partitioner(
+    channels: int, k: int, s: PartitionSettings, simclr: SimCLRSettings
+) -> ImagePartitioner:
+    enc = build_encoder(channels, simclr)
+    return ImagePartitioner(enc, build_partitioner(enc.out_dim, k, s))
+
+
+def build_for(
+    data: DataBundle, k: int, s: PartitionSettings, simclr: SimCLRSettings | None = None
+) -> nn.Module:
+    """The partitioner network that `partition_for`'s state_dict belongs to."""
+    if data.x.dim() == 2:
+        return build_partitioner(data.x.shape[1], k, s)
+    return build_image_partitioner(data.x.shape[1], k, s, simclr or SimCLRSettings())
+
+
+def resolve_cache_dir(option: str | None, study_dir: str | Path | None = None) -> Path:
+    """The option, else $STUDY_PARTITION_CACHE, else `<study_dir>/stages` (the study storage,
+    shared by the study's trials), else ~/.cache/gan-mode-study/partitions."""
+    raw = option or os.environ.get(CACHE_ENV)
+    if raw:
+        return Path(raw).expanduser()
+    if study_dir is not None:
+        return Path(study_dir) / STUDY_STAGES
+    return DEFAULT_CACHE.expanduser()
+
+
+def data_fingerprint(data: DataBundle) -> str:
+    """SHA-256 of the data's content: it stands in for the loader options (n, std, seed,
+    subset...), which the bundle does not carry. Memoised per tensor (images take a while)."""
+    x = data.x
+    if id(x) not in _FINGERPRINTS:
+        digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+        _FINGERPRINTS[id(x)] = digest
+        weakref.finalize(x, _FINGERPRINTS.pop, id(x), None)
+    return _FINGERPRINTS[id(x)]
+
+
+def _digest(blob: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cache_key(
+    data: DataBundle, k: int, seed: int, s: PartitionSettings,
+    simclr: SimCLRSettings | None = None,
+) -> str:
+    blob = {"format": FORMAT, "dataset": data.name, "content": data_fingerprint(data), "k": k,
+            "seed": seed, "settings": s.model_dump()}
+    if simclr is not None:
+        blob["simclr"] = simclr.model_dump()
+    return _digest(blob)
+
+
+def simclr_key(data: DataBundle, seed: int, s: SimCLRSettings) -> str:
+    return _digest({"format": FORMAT, "stage": "simclr", "dataset": data.name,
+                    "content": data_fingerprint(data), "seed": seed, "settings": s.model_dump()})
 
 
 # ---- losses (pure functions of the partitioner's probabilities) -----------------------------
@@ -119,7 +198,8 @@ def scan_loss(p_anchor: torch.Tensor, p_neighbour: torch.Tensor, weight: float) 
 
 
 def knn_graph(x: np.ndarray, neighbours: int) -> np.ndarray:
-    """(n, neighbours) indices of each point's nearest other points (kd-tree: fine in 2D)."""
+    """(n, neighbours) indices of each point's nearest other points (Euclidean; sklearn picks a
+    kd-tree in 2D, brute force on representations, where it equals cosine after scaling)."""
     from sklearn.neighbors import NearestNeighbors
 
     m = min(neighbours + 1, len(x))
@@ -136,9 +216,11 @@ def label_points(net: torch.nn.Module, x: torch.Tensor, chunk: int = 65536) -> t
 
 
 def train_partitioner(
-    x: torch.Tensor, k: int, s: PartitionSettings, gen: torch.Generator
+    x: torch.Tensor, k: int, s: PartitionSettings, gen: torch.Generator,
+    nbrs: np.ndarray | None = None,
 ) -> tuple[LipschitzResNet, dict[str, Any]]:
-    """Fit S on the points x (n, d); returns the network (eval mode) and training facts."""
+    """Fit S on the points x (n, d); returns the network (eval mode) and training facts.
+    `nbrs` is x's k-NN graph when the caller has it already (computed here otherwise)."""
     info: dict[str, Any] = {}
     loss = torch.tensor(float("nan"))
     if s.init == "kmeans":
@@ -177,12 +259,12 @@ def train_partitioner(
     else:
         net = build_partitioner(x.shape[1], k, s)
         opt = torch.optim.Adam(net.parameters(), lr=s.lr)
-        nbrs = torch.from_numpy(knn_graph(x.numpy(), s.neighbours))
+        graph = torch.from_numpy(nbrs if nbrs is not None else knn_graph(x.numpy(), s.neighbours))
         for _ in range(s.steps):
             idx = torch.randint(len(x), (s.batch,), generator=gen)
             # One random neighbour per anchor (SCAN's sampling of the graph's edges).
-            pick = torch.randint(nbrs.shape[1], (s.batch,), generator=gen)
-            logits = net(torch.cat([x[idx], x[nbrs[idx, pick]]]))
+            pick = torch.randint(graph.shape[1], (s.batch,), generator=gen)
+            logits = net(torch.cat([x[idx], x[graph[idx, pick]]]))
             p = logits.softmax(dim=1)
             pa, pn = p[: s.batch], p[s.batch :]
             if s.loss == "paper":
@@ -209,40 +291,110 @@ def _atomic_save(payload: dict[str, Any], path: Path) -> None:
         raise
 
 
+def _load(path: Path) -> dict[str, Any] | None:
+    """A cached payload, or None when absent or unreadable (a foreign or damaged file is then
+    recomputed and replaced, not trusted)."""
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception:  # truncated / foreign: recompute
+        return None
+
+
+def representation_for(
+    data: DataBundle, seed: int, s: SimCLRSettings, cache_dir: Path,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]:
+    """(SimCLR features of every image, encoder state_dict, info); computed once per key."""
+    key = simclr_key(data, seed, s)
+    path = cache_dir / f"simclr-{key}.pt"
+    payload = _load(path)
+    if payload is not None:
+        info = dict(payload["info"]) | {"simclr_cached": True, "simclr_key": key}
+        return payload["features"], payload["encoder"], info
+    gen = torch.Generator().manual_seed(seed * 7919 + 43)
+    x = data.x.detach().float().cpu()
+    if s.subset is not None and s.subset < len(x):
+        x_train = x[torch.randperm(len(x), generator=gen)[: s.subset]]
+    else:
+        x_train = x
+    with torch.random.fork_rng(devices=[]):  # seeded init (on the CPU) without moving the
+        torch.manual_seed(seed * 7919 + 31)  # caller's RNG
+        enc, info = train_simclr(x_train, s, gen, device)
+    features = embed(enc, x, device)
+    state = {name: t.detach().cpu().clone() for name, t in enc.state_dict().items()}
+    _atomic_save({"features": features, "encoder": state, "info": info}, path)
+    return features, state, info | {"simclr_cached": False, "simclr_key": key}
+
+
+def neighbour_agreement(y: torch.Tensor, nbrs: np.ndarray) -> float:
+    """Fraction of k-NN edges whose ends share a true label (SCAN's check of the pretext)."""
+    yy = y.cpu().numpy()
+    return float((yy[nbrs] == yy[:, None]).mean())
+
+
 def partition_for(
     data: DataBundle, k: int, seed: int, settings: PartitionSettings,
-    cache_dir: str | Path | None = None,
+    cache_dir: str | Path | None = None, simclr: SimCLRSettings | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, Any]]:
-    """(labels of every point, partitioner state_dict, info); computed once per key."""
-    if data.x.dim() != 2:
+    """(labels of every point, partitioner state_dict, info); computed once per key.
+
+    Vector data: the state_dict is a `LipschitzResNet`'s. Images (N, C, H, W): the SimCLR stage
+    runs first (on `device`; `simclr` settings, defaults if None) and the state_dict is an
+    `ImagePartitioner`'s (encoder included), so it rebuilds with `build_for` alone.
+    """
+    is_image = data.x.dim() == 4
+    if data.x.dim() not in (2, 4):
         raise ValueError(
-            f"the PGMGAN partitioner here handles vector data; {data.name} has shape "
-            f"{tuple(data.x.shape[1:])} (image partitioners need SimCLR features: not built)"
+            f"the PGMGAN partitioner takes vectors (N, D) or images (N, C, H, W); {data.name} "
+            f"has shape {tuple(data.x.shape)}"
         )
     if k > len(data.x):
         raise ValueError(f"k={k} partitions but only {len(data.x)} points in {data.name}")
-    key = cache_key(data, k, seed, settings)
-    path = resolve_cache_dir(str(cache_dir) if cache_dir else None) / f"{key}.pt"
-    if path.exists():
-        payload = torch.load(path, weights_only=True)
+    simclr = (simclr or SimCLRSettings()) if is_image else None
+    folder = Path(cache_dir) if cache_dir else resolve_cache_dir(None)
+    key = cache_key(data, k, seed, settings, simclr)
+    path = folder / f"{key}.pt"
+    payload = _load(path)
+    if payload is not None:
         info = dict(payload["info"]) | {"cached": True, "key": key, "path": str(path)}
         return payload["labels"], payload["state_dict"], info
 
     t0 = time.perf_counter()
+    extra: dict[str, Any] = {}
+    if is_image:
+        assert simclr is not None
+        feats, enc_state, extra = representation_for(data, seed, simclr, folder, device)
+        x_all = representation_scale(feats.float())
+    else:
+        x_all = data.x.detach().float().cpu()
     gen = torch.Generator().manual_seed(seed * 7919 + 17)
-    x_all = data.x.detach().float().cpu()
     subset = torch.randperm(len(x_all), generator=gen)[: min(settings.subset, len(x_all))]
+    nbrs = None
+    if settings.init == "scratch" or (is_image and data.y is not None):
+        nbrs = knn_graph(x_all[subset].numpy(), settings.neighbours)
     with torch.random.fork_rng(devices=[]):  # seeded init without moving the caller's RNG
         torch.manual_seed(seed * 7919 + 29)
-        net, info = train_partitioner(x_all[subset], k, settings, gen)
-    labels = label_points(net, x_all).long()
+        head, info = train_partitioner(x_all[subset], k, settings, gen, nbrs)
+    labels = label_points(head, x_all).long()
+    net: nn.Module = head
+    if is_image:
+        assert simclr is not None
+        net = build_image_partitioner(data.x.shape[1], k, settings, simclr)
+        net.encoder.load_state_dict(enc_state)
+        net.head.load_state_dict(head.state_dict())
+        if data.y is not None and nbrs is not None:
+            extra["neighbour_agreement"] = neighbour_agreement(data.y[subset], nbrs)
     sizes = torch.bincount(labels, minlength=k)
-    info |= {"nonempty": int((sizes > 0).sum()), "min_size": int(sizes.min()),
-             "max_size": int(sizes.max()), "seconds": time.perf_counter() - t0}
+    info |= extra | {"nonempty": int((sizes > 0).sum()), "min_size": int(sizes.min()),
+                     "max_size": int(sizes.max()), "seconds": time.perf_counter() - t0}
     if data.y is not None:
         from evaluation.clustering import nmi
 
         info["nmi"] = nmi(data.y.cpu().numpy(), labels.numpy())
     state = {name: t.detach().cpu().clone() for name, t in net.state_dict().items()}
-    _atomic_save({"labels": labels, "state_dict": state, "info": info}, path)
+    stored = {k: v for k, v in info.items() if k != "simclr_cached"}  # true only this time
+    _atomic_save({"labels": labels, "state_dict": state, "info": stored}, path)
     return labels, state, info | {"cached": False, "key": key, "path": str(path)}

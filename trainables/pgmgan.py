@@ -16,28 +16,47 @@
 Ablations (paper Sec. 5): `partition_labels: random` (a fixed random partition: no partitioner,
 so no guide and no rejection) and λ = 0 (`lambda_start = lambda_end = 0`: Partition+GAN).
 
-Distributed: rank 0 computes (or loads) the partition first and the others then hit the cache;
-the labels are broadcast from rank 0 so every rank trains on the same partition. The partitioner
-is frozen, so it is neither optimised nor gradient-synced.
+Images: the partitioner stage learns a SimCLR representation first (`trainables.simclr`) and
+S is the bi-Lipschitz residual MLP on it (`trainables.partitioner.ImagePartitioner`); G and D are
+a registered pair built with n_classes = k (`sngan_resnet`: the paper's Tables 6–7, conditional
+BN in G; `dcgan` with `network_options: {cond: bn}` for Stacked MNIST), D wrapped as the
+projection discriminator. The stage is cached in the study storage (`stages/` in the study
+folder) unless `partition_cache` or $STUDY_PARTITION_CACHE name another folder.
 
-Image data (SimCLR representation, SN-GAN ResNet G/D) is not built here: the partitioner stage
-raises a clear error on non-vector data.
+Distributed: rank 0 computes (or loads) the partition and broadcasts labels, partitioner weights
+and facts to the other ranks, so every rank trains on the same partition and only rank 0 needs
+the cache folder. The partitioner is frozen: neither optimised nor gradient-synced. The other
+ranks wait inside that broadcast, i.e. within the process group's timeout (Ray Train's 30 min by
+default): a long SimCLR stage is best computed by a 1-worker run first, which caches it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
 from pydantic import Field, model_validator
 from torch import nn
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import spectral_norm
 
 from trainables.guide import guide, in_partition, lam
 from trainables.losses import d_loss, g_loss
 from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair
-from trainables.partitioner import PartitionSettings, build_partitioner, partition_for
+from trainables.partitioner import (
+    PartitionSettings,
+    build_for,
+    partition_for,
+    resolve_cache_dir,
+)
+from trainables.simclr import SimCLRSettings
+
+# The study driver puts each trial's artifacts in <study folder>/artifacts/<trial id>; the
+# partition stage then goes to <study folder>/stages (see trainables.partitioner).
+ARTIFACTS_DIR = "artifacts"
 
 
 class PGMGANConfig(MethodConfig):
@@ -50,6 +69,9 @@ class PGMGANConfig(MethodConfig):
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     loss: Literal["standard", "hinge"] = "hinge"
+    network_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options of the network builder (widths...)"
+    )
     lambda_schedule: Literal["constant", "linear", "cosine", "exponential"] = "linear"
     lambda_start: float = Field(6.0, ge=0)
     lambda_end: float = Field(1e-4, ge=0)
@@ -59,24 +81,43 @@ class PGMGANConfig(MethodConfig):
     partition_labels: Literal["learned", "random"] = "learned"
     rejection: bool = True
     max_redraws: int = Field(20, ge=0, description="redraws of rejected samples at most")
+    sample_chunk: int = Field(500, ge=1, description="samples per G / S call when sampling")
     # The partitioner stage (see trainables.partitioner.PartitionSettings).
     partition_loss: Literal["paper", "scan"] = "paper"
     # k-means (imitated by the Lipschitz MLP) is what the authors did for 2D data; Eq. 5 trained
     # from scratch collapsed to 2 of 25 partitions on the grid here (NMI 0.35), β being its only
-    # force against one big partition. `scratch` keeps the paper's loss-only route.
-    partition_init: Literal["scratch", "kmeans"] = "kmeans"
+    # force against one big partition. `scratch` is the paper's loss-only route, which `auto`
+    # takes for images (k-NN graph on the SimCLR representation).
+    partition_init: Literal["auto", "scratch", "kmeans"] = "auto"
     partition_alpha: float = Field(5.0, ge=0)
     partition_beta: float = Field(1e-3, ge=0)
     partition_neighbours: int = Field(20, ge=1)
     partition_subset: int = Field(10_000, ge=1)
     partition_steps: int = Field(2000, ge=0)
+    partition_batch: int = Field(256, ge=1)
+    partition_lr: float = Field(1e-3, gt=0)
     partition_kmeans_restarts: int = Field(100, ge=1)
     partition_blocks: int = Field(4, ge=1)
     partition_hidden: int = Field(64, ge=1)
     partition_coeff: float = Field(0.9, gt=0, lt=1)
     partition_cache: str | None = Field(
-        None, description="cache folder; else $STUDY_PARTITION_CACHE, else ~/.cache/..."
+        None, description="cache folder; else $STUDY_PARTITION_CACHE, else the study's stages/"
     )
+    # SimCLR pretext for images (trainables.simclr.SimCLRSettings; paper App. C: 500 epochs,
+    # SGD 0.4 cosine, momentum 0.9, weight decay 3e-5, batch 400).
+    simclr_steps: int = Field(5000, ge=0)
+    simclr_batch: int = Field(400, ge=2)
+    simclr_lr: float = Field(0.4, gt=0)
+    simclr_weight_decay: float = Field(3e-5, ge=0)
+    simclr_temperature: float = Field(0.1, gt=0)
+    simclr_width: int = Field(32, ge=1)
+    simclr_blocks: int = Field(1, ge=1)
+    simclr_proj_dim: int = Field(128, ge=1)
+    simclr_subset: int | None = Field(None, ge=2)
+    simclr_crop_min: float = Field(0.2, gt=0, le=1)
+    simclr_jitter: float = Field(0.5, ge=0, description="colour-distortion strength (0: off)")
+    simclr_gray_p: float = Field(0.2, ge=0, le=1)
+    simclr_flip: bool = True
 
     @model_validator(mode="after")
     def _check_schedule(self) -> PGMGANConfig:
@@ -85,26 +126,41 @@ class PGMGANConfig(MethodConfig):
                 raise ValueError("lambda_schedule exponential needs lambda_start, lambda_end > 0")
         return self
 
-    def partition_settings(self) -> PartitionSettings:
+    def partition_settings(self, vector_data: bool = True) -> PartitionSettings:
+        init = self.partition_init
+        if init == "auto":
+            init = "kmeans" if vector_data else "scratch"
         return PartitionSettings(
-            loss=self.partition_loss, init=self.partition_init, alpha=self.partition_alpha,
+            loss=self.partition_loss, init=init, alpha=self.partition_alpha,
             beta=self.partition_beta, neighbours=self.partition_neighbours,
-            subset=self.partition_subset, steps=self.partition_steps,
-            kmeans_restarts=self.partition_kmeans_restarts, blocks=self.partition_blocks,
-            hidden=self.partition_hidden, coeff=self.partition_coeff,
+            subset=self.partition_subset, steps=self.partition_steps, batch=self.partition_batch,
+            lr=self.partition_lr, kmeans_restarts=self.partition_kmeans_restarts,
+            blocks=self.partition_blocks, hidden=self.partition_hidden,
+            coeff=self.partition_coeff,
+        )
+
+    def simclr_settings(self) -> SimCLRSettings:
+        return SimCLRSettings(
+            steps=self.simclr_steps, batch=self.simclr_batch, lr=self.simclr_lr,
+            weight_decay=self.simclr_weight_decay, temperature=self.simclr_temperature,
+            width=self.simclr_width, blocks=self.simclr_blocks, proj_dim=self.simclr_proj_dim,
+            subset=self.simclr_subset, crop_min=self.simclr_crop_min, jitter=self.simclr_jitter,
+            gray_p=self.simclr_gray_p, flip=self.simclr_flip,
         )
 
 
 class ProjectionDiscriminator(nn.Module):
-    """D(x, i) = linear(h) + Embed(i)·h on a feature extractor's h (Miyato & Koyama 2018)."""
+    """D(x, i) = linear(h) + Embed(i)·h on a feature extractor's h (Miyato & Koyama 2018); the
+    embedding is spectrally normalised when the base head is (the SN-GAN nets)."""
 
     def __init__(self, base: nn.Module, k: int) -> None:
         super().__init__()
         if not hasattr(base, "features") or not hasattr(base, "head"):
             raise ValueError("projection discriminator: the base D needs features() and head")
         self.base = base
-        self.embed = nn.Embedding(k, base.head.in_features)
-        nn.init.normal_(self.embed.weight, std=0.02)
+        embed = nn.Embedding(k, base.head.in_features)
+        nn.init.normal_(embed.weight, std=0.02)
+        self.embed = spectral_norm(embed) if parametrize.is_parametrized(base.head) else embed
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.base.features(x)
@@ -122,10 +178,12 @@ class PGMGAN(AdversarialMethod):
         self.k = cfg.k
         if self.k > len(data.x):
             raise ValueError(f"k={self.k} partitions but only {len(data.x)} points in {data.name}")
-        g, d = build_pair(cfg.network, data, cfg.latent_dim, n_classes=self.k, d_out=1)
+        g, d = build_pair(cfg.network, data, cfg.latent_dim, n_classes=self.k, d_out=1,
+                          **cfg.network_options)
         self.g, self.d = g.to(ctx.device), ProjectionDiscriminator(d, self.k).to(ctx.device)
         self.opt_g = self.adam(self.g, cfg.lr_g)
         self.opt_d = self.adam(self.d, cfg.lr_d)
+        self.vector_data = data.x.dim() == 2
         self.partitioner: nn.Module | None = None
         self.partition_info: dict[str, Any] = {}
         self.labels = self._make_partition()
@@ -140,29 +198,33 @@ class PGMGAN(AdversarialMethod):
 
     # ---- partition -------------------------------------------------------------------------
 
+    def cache_dir(self) -> Path:
+        art = self.ctx.artifact_dir
+        study = art.parent.parent if art is not None and art.parent.name == ARTIFACTS_DIR else None
+        return resolve_cache_dir(self.cfg.partition_cache, study)
+
     def _make_partition(self) -> torch.Tensor:
         n = len(self.data.x)
         if self.cfg.partition_labels == "random":
             gen = torch.Generator().manual_seed(self.ctx.seed * 1_000_003 + 11)
             return torch.randint(self.k, (n,), generator=gen)
-        settings = self.cfg.partition_settings()
-        if self.ctx.distributed and self.ctx.rank != 0:
-            dist.barrier()  # rank 0 computes and caches first; this rank then loads it
-        labels, state, info = partition_for(
-            self.data, self.k, self.ctx.seed, settings, self.cfg.partition_cache
-        )
-        if self.ctx.distributed and self.ctx.rank == 0:
-            dist.barrier()
+        got: list[Any] = [None]
+        if self.ctx.rank == 0:
+            got[0] = partition_for(
+                self.data, self.k, self.ctx.seed, self.cfg.partition_settings(self.vector_data),
+                self.cache_dir(), None if self.vector_data else self.cfg.simclr_settings(),
+                device=self.ctx.device,
+            )
+        if self.ctx.distributed:  # the other ranks wait here while rank 0 computes
+            dist.broadcast_object_list(got, src=0)
+        labels, state, info = got[0]
         self.partition_info = info
         self._set_partitioner(state)
-        labels = labels.long()
-        if self.ctx.distributed:  # identical anyway when cached; made certain
-            labels = labels.to(self.ctx.device)
-            dist.broadcast(labels, src=0)
-        return labels.cpu()
+        return labels.long().cpu()
 
     def _set_partitioner(self, state: dict[str, torch.Tensor]) -> None:
-        net = build_partitioner(self.data.x.shape[1], self.k, self.cfg.partition_settings())
+        simclr = None if self.vector_data else self.cfg.simclr_settings()
+        net = build_for(self.data, self.k, self.cfg.partition_settings(self.vector_data), simclr)
         net.load_state_dict(state)
         net.eval().requires_grad_(False)  # frozen: the guide only passes gradients to G
         self.partitioner = net.to(self.ctx.device)
@@ -203,32 +265,77 @@ class PGMGAN(AdversarialMethod):
         return {"loss_d": loss_d.detach(), "loss_g": adv.detach(), "guide": r.detach(),
                 "lambda": torch.tensor(weight)}
 
+    def _draw(
+        self, c: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """G_c(z) for the partitions c (one chunk), each kept only if argmax S equals its
+        partition; rejected slots are redrawn with fresh z at most `max_redraws` times, past
+        which the last draw stays. Returns (x, accepted mask, drawn, accepted)."""
+        def g(m: int, cc: torch.Tensor) -> torch.Tensor:
+            z = torch.randn(m, self.cfg.latent_dim, generator=gen).to(self.ctx.device)
+            return self.g(z, cc)
+
+        x = g(len(c), c)
+        if self.partitioner is None or not self.cfg.rejection:
+            return x, torch.ones(len(c), dtype=torch.bool, device=x.device), len(c), len(c)
+        ok = in_partition(self.partitioner(x), c)
+        drawn, accepted = len(c), int(ok.sum())
+        for _ in range(self.cfg.max_redraws):
+            todo = (~ok).nonzero()[:, 0]
+            if len(todo) == 0:
+                break
+            # The rejected slots keep their partitions, so the mixture weights are unchanged.
+            x_new = g(len(todo), c[todo])
+            ok_new = in_partition(self.partitioner(x_new), c[todo])
+            x[todo[ok_new]] = x_new[ok_new]
+            ok[todo[ok_new]] = True
+            drawn, accepted = drawn + len(todo), accepted + int(ok_new.sum())
+        return x, ok, drawn, accepted
+
+    def _sample_in(
+        self, c: torch.Tensor, gen: torch.Generator
+    ) -> tuple[torch.Tensor, float, float]:
+        """Samples for the partitions c in chunks: (x, acceptance rate, fraction left rejected)."""
+        xs, oks, drawn, accepted = [], [], 0, 0
+        with eval_mode(self.g):
+            for s in range(0, len(c), self.cfg.sample_chunk):
+                x, ok, d, a = self._draw(c[s : s + self.cfg.sample_chunk], gen)
+                xs.append(x)
+                oks.append(ok)
+                drawn, accepted = drawn + d, accepted + a
+        ok_all = torch.cat(oks)
+        return torch.cat(xs), accepted / max(drawn, 1), float((~ok_all).float().mean())
+
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """n samples; with rejection each is kept only if argmax S equals its partition."""
-        with eval_mode(self.g):
-            c = self.draw_partitions(n)
-            x = self.g(self.latent(n), c)
-            if self.partitioner is None or not self.cfg.rejection:
-                self.last_acceptance, self.last_unfilled = 1.0, 0.0
-                return x
-            ok = in_partition(self.partitioner(x), c)
-            drawn, accepted = n, int(ok.sum())
-            for _ in range(self.cfg.max_redraws):
-                todo = (~ok).nonzero()[:, 0]
-                if len(todo) == 0:
-                    break
-                # Redraw z for the rejected slots, keeping their partitions (and so the mixture
-                # weights) unchanged.
-                x_new = self.g(self.latent(len(todo)), c[todo])
-                ok_new = in_partition(self.partitioner(x_new), c[todo])
-                x[todo[ok_new]] = x_new[ok_new]
-                ok[todo[ok_new]] = True
-                drawn, accepted = drawn + len(todo), accepted + int(ok_new.sum())
-            # Past the redraw budget the last rejected draws stay: n samples are always returned.
-            self.last_acceptance = accepted / drawn
-            self.last_unfilled = float((~ok).float().mean())
-            return x
+        """n samples, partitions drawn by size; with rejection each is kept only if argmax S
+        equals its partition (n are always returned: see `rejected_kept`)."""
+        c = self.draw_partitions(n)
+        x, self.last_acceptance, self.last_unfilled = self._sample_in(c, self.ctx.generator)
+        return x
+
+    @torch.no_grad()
+    def sample_by_condition(
+        self, n_per_row: int, max_rows: int = 10
+    ) -> tuple[torch.Tensor, list[str]] | None:
+        """One row per partition, the largest first (the papers' Figure 1), with the same
+        rejection as `sample`; a generator of its own, so every evaluation draws the same z and
+        the training RNG and the reported acceptance rate are left alone."""
+        sizes = self.sizes()
+        order = sizes.argsort(descending=True, stable=True)[: min(max_rows, self.k)]
+        order = order[sizes[order] > 0]
+        if len(order) == 0:
+            return None
+        gen = torch.Generator().manual_seed(self.ctx.seed + 99_991)
+        labels, rows = [], []
+        for i in order.tolist():
+            c = torch.full((n_per_row,), i, dtype=torch.long, device=self.ctx.device)
+            x, rate, _ = self._sample_in(c, gen)
+            rows.append(x.detach().cpu())
+            kept = "" if self.partitioner is None or not self.cfg.rejection else (
+                f", accepted {rate:.0%}")
+            labels.append(f"partition {i} (n={int(sizes[i])}{kept})")
+        return torch.stack(rows), labels
 
     # ---- metrics and state -----------------------------------------------------------------
 
@@ -248,6 +355,9 @@ class PGMGAN(AdversarialMethod):
             y = self.data.y.cpu().numpy()
             out["nmi"] = nmi(y, self.labels.numpy())
             out["purity"] = purity(y, self.labels.numpy())
+        for key in ("neighbour_agreement", "simclr_loss_last"):  # the image stage's facts
+            if key in self.partition_info:
+                out[key] = float(self.partition_info[key])
         return out
 
     def extra_state(self) -> dict[str, Any]:

@@ -11,22 +11,31 @@ come from one of the samplers of `trainables.latent_samplers`:
 - `gaussian` (the baseline), `deligan` (learned mixture of Gaussians, trained with G), `jbt`
   (trained on Gaussian latents, sampled with Jacobian-based truncation at `jbt_percentile`).
 
-Evaluation (rank 0) adds to the loop's metrics: precision/recall/density/coverage of the inference
-sampler on the raw vectors against a held real sample (fresh draws of the mixture for toy data);
-for `simplicial` the same four at every τ of `tau_infer_sweep` without retraining (the paper's
-Figure 8 curve, logged as `precision_tau0.14`, ...), the acceptance rates, and the latent
-diagnostics `logreg_acc` / `convex_acc`, where the class of G(z) is the nearest mode centre.
-Networks: the toy MLPs (vector data) only.
+Evaluation (rank 0) adds to the loop's metrics, for `simplicial` at every τ of `tau_infer_sweep`
+without retraining (the paper's Figure 8 curve, logged as `precision_tau0.14`, ...; one shared
+candidate stream) and for the other samplers once:
+- vector data: precision/recall/density/coverage on the raw points against fresh draws of the
+  mixture (k = `prdc_k`); the τ_infer values also unsuffixed (the loop has no PR/DC for vectors);
+- images: the loop's own image metrics (`trainables.evaluate_images.image_metrics`: FID, PR/DC,
+  IS, modes) in the same feature space (`eval_features`; auto = the data set's reference
+  classifier, as the paper does for MNIST) against the same cached real reference; unsuffixed
+  values are the loop's, of `sample` at τ_infer.
+Also the acceptance rates, and the latent diagnostics `logreg_acc` / `convex_acc`, where the
+class of G(z) is the nearest mode centre (mixtures) or the reference classifier's label (images).
+Networks: the toy MLPs (vector data), the paper's MNIST conv pair (`wgan_conv_mnist`, Table 4)
+and ResNet 32×32 pair (`wgan_resnet32`, Table 5); `network_options` goes to the builder.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 from torch.nn import functional as F
 
 from trainables import latent_samplers as ls
@@ -34,7 +43,18 @@ from trainables.losses import d_loss, gradient_penalty
 from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair
 
+if TYPE_CHECKING:
+    from evaluation.features import Extractor
+
 Tau = Annotated[float, Field(gt=0, lt=1)]
+
+
+@dataclass
+class RealReference:
+    """Held real vectors for PR/DC and their k-NN radii."""
+
+    features: torch.Tensor
+    radii: torch.Tensor
 
 
 class SimplicialConfig(MethodConfig):
@@ -68,15 +88,33 @@ class SimplicialConfig(MethodConfig):
     jbt_percentile: float = Field(90.0, gt=0, le=100, description="JBT keeps this % of latents")
     jbt_dirs: int = Field(8, ge=1, description="random directions for the Jacobian norm")
     eval_prdc_samples: int = Field(2000, ge=10, description="real and fake points for PRDC")
-    prdc_k: int = Field(5, ge=1)
+    prdc_k: int = Field(5, ge=1, description="PR/DC k for vector data (images: the loop's k)")
     eval_latent_samples: int = Field(2000, ge=20, description="latents for logreg/convex acc")
     convex_pairs: int = Field(200, ge=1)
+    eval_features: str = Field(
+        "auto", description="images: extractor of the τ sweep's FID/PR/DC: auto (the run's "
+        "eval_features when the context carries it, else the data set's reference classifier), "
+        "raw, inception, classifier:<dataset>; vectors are always compared raw",
+    )
+    network_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options of the network builder (e.g. widths)"
+    )
 
     @model_validator(mode="after")
     def _anchors_fit(self) -> SimplicialConfig:
-        if self.sampler == "simplicial":
-            for tau in (self.tau_train, self.tau_infer):
-                ls.check_simplicial(self.n_anchors, self.latent_dim, tau)
+        # Reported on both fields, so a spec that fixes one and searches the other names the
+        # searched value (`search.latent_dim.values[0]`) as well as the fixed one.
+        if self.sampler == "simplicial" and self.n_anchors > self.latent_dim:
+            err = PydanticCustomError(
+                "anchors_exceed_latent_dim",
+                f"simplicial sampler: N={self.n_anchors} equidistant anchors √d·e_j need "
+                f"N <= d, got d={self.latent_dim}: n_anchors must not exceed latent_dim "
+                f"(lower n_anchors or raise latent_dim)",
+            )
+            raise ValidationError.from_exception_data(type(self).__name__, [
+                InitErrorDetails(type=err, loc=("n_anchors",), input=self.n_anchors),
+                InitErrorDetails(type=err, loc=("latent_dim",), input=self.latent_dim),
+            ])
         return self
 
 
@@ -92,7 +130,12 @@ class SimplicialGAN(AdversarialMethod):
         )
         self.use_mi = self.simplicial is not None and cfg.mi_weight > 0
         d_out = 1 + cfg.n_anchors if self.use_mi else 1
-        g, d = build_pair(cfg.network, data, cfg.latent_dim, d_out=d_out)
+        try:
+            g, d = build_pair(cfg.network, data, cfg.latent_dim, d_out=d_out,
+                              **cfg.network_options)
+        except TypeError as exc:  # an option the builder does not take
+            raise ValueError(f"network_options {cfg.network_options} for network "
+                             f"{cfg.network!r}: {exc}") from exc
         if self.use_mi and not hasattr(d, "features"):
             raise ValueError(f"network {cfg.network!r}: D has no features() for the MI head")
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
@@ -112,8 +155,8 @@ class SimplicialGAN(AdversarialMethod):
         # Evaluation draws from its own stream so it never shifts the training latents.
         self.eval_gen = torch.Generator().manual_seed(ctx.seed * 7919 + 17)
         self.accepted, self.drawn = 0, 0  # training acceptance since the last evaluation
-        self._real: torch.Tensor | None = None
-        self._real_radii: torch.Tensor | None = None
+        self._real: RealReference | None = None
+        self._classifier: Extractor | None = None
         if self.simplicial is not None:
             # Fail at start, not hours in: every τ we will sample with must be reachable.
             probe = torch.Generator().manual_seed(0)
@@ -225,9 +268,43 @@ class SimplicialGAN(AdversarialMethod):
     def sample(self, n: int) -> torch.Tensor:
         return self.generate(self.infer_latent(n))
 
-    def real_reference(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Held real points for PRDC and their k-NN radii (cached): fresh draws of the mixture
-        when the data is a known mixture, else a fixed random subset of the data set."""
+    def sample_by_condition(
+        self, n_per_row: int, max_rows: int = 10
+    ) -> tuple[torch.Tensor, list[str]] | None:
+        """Simplicial: one row per anchor i, latents of its cell (argmax_j p_j(z) = i) cut at
+        τ_infer. DeliGAN: one row per mixture component. Gaussian / JBT have no conditions."""
+        gen = torch.Generator().manual_seed(self.ctx.seed * 7919 + 29)  # same rows every call
+        if self.simplicial is not None:
+            anchors = list(range(min(self.cfg.n_anchors, max_rows)))
+            z = self.simplicial.sample_per_anchor(n_per_row, self.cfg.tau_infer, anchors, gen)
+            labels = [f"anchor {i}" for i in anchors]
+        elif self.prior is not None:
+            k = min(len(self.prior.mu), max_rows)
+            with torch.no_grad():
+                eps = torch.randn(k, n_per_row, self.cfg.latent_dim, generator=gen)
+                z = self.prior.mu[:k, None].cpu() + self.prior.sigma[:k, None].cpu() * eps
+            labels = [f"component {i}" for i in range(k)]
+        else:
+            return None
+        x = self.generate(z.reshape(-1, z.shape[-1]).to(self.ctx.device)).cpu()
+        return x.reshape(len(labels), n_per_row, *x.shape[1:]), labels
+
+    # ---- evaluation: vectors here, images through the loop's own image metrics ---------------
+
+    def is_image(self) -> bool:
+        return self.data.x.dim() > 2
+
+    def feature_setting(self) -> str:
+        """`eval_features` of this method, else the run's (when the context carries it), else
+        auto; images resolve auto as the loop does (the data set's reference classifier)."""
+        name = self.cfg.eval_features
+        if name == "auto":
+            name = getattr(self.ctx, "eval_features", None) or "auto"
+        return name
+
+    def real_reference(self) -> RealReference:
+        """Vector data: held real points and their k-NN radii (cached), fresh draws of the
+        mixture when it is a known one, else a fixed random subset of the data set."""
         if self._real is None:
             from evaluation.prdc import knn_radii
 
@@ -237,36 +314,71 @@ class SimplicialGAN(AdversarialMethod):
 
                 x, _ = sample_mixture(np.asarray(info["centers"]), float(info["std"]), n,
                                       seed=4_000_037 + self.ctx.seed, weights=info.get("weights"))
-                real = torch.from_numpy(x)
+                real = torch.from_numpy(x).float()
             else:
                 g = torch.Generator().manual_seed(4_000_037 + self.ctx.seed)
                 idx = torch.randperm(len(self.data.x), generator=g)[:n]
                 real = self.data.x[idx].flatten(1).float()
-            self._real = real
-            self._real_radii = knn_radii(real, self.cfg.prdc_k)
-        assert self._real_radii is not None
-        return self._real, self._real_radii
+            self._real = RealReference(real, knn_radii(real, self.cfg.prdc_k))
+        return self._real
 
-    def _prdc(self, fake: torch.Tensor) -> dict[str, float]:
+    def fake_metrics(self, fake: torch.Tensor) -> dict[str, float]:
+        """Vectors: precision/recall/density/coverage on the raw points. Images: the loop's
+        image metrics (`trainables.evaluate_images.image_metrics`: FID, PR/DC, IS, modes) in the
+        same feature space and against the same real reference as the loop's evaluation."""
+        fake = fake.detach().cpu().float()
+        if self.is_image():
+            from trainables.evaluate_images import image_metrics
+
+            found, _ = image_metrics(fake, self.data, self.feature_setting(), self.ctx.device)
+            return found
         from evaluation.prdc import compute_prdc
 
-        real, radii = self.real_reference()
-        return compute_prdc(real, fake.detach().cpu().flatten(1).float(), self.cfg.prdc_k,
-                            real_radii=radii)
+        ref = self.real_reference()
+        return compute_prdc(ref.features, fake.flatten(1), self.cfg.prdc_k, real_radii=ref.radii)
+
+    def image_classifier(self) -> Extractor | None:
+        """The data set's reference classifier (labels G(z) for the latent diagnostics)."""
+        if self._classifier is None:
+            from evaluation.errors import FeatureExtractorError
+            from trainables.evaluate_images import build_extractor, classifier_family
+
+            family = classifier_family(self.data)
+            if family is None:
+                return None
+            try:
+                self._classifier = build_extractor(f"classifier:{family}", self.data,
+                                                   self.ctx.device)
+            except FeatureExtractorError:
+                return None
+        return self._classifier
+
+    def classify(self, z: np.ndarray | torch.Tensor) -> np.ndarray | None:
+        """Class of G(z): the nearest mode centre for a known mixture, the reference
+        classifier's label for images; None when neither exists."""
+        zt = torch.as_tensor(z, dtype=torch.float32).to(self.ctx.device)
+        if "centers" in self.data.info:
+            centers = torch.as_tensor(np.asarray(self.data.info["centers"]), dtype=torch.float32)
+            return torch.cdist(self.generate(zt).cpu(), centers).argmin(dim=1).numpy()
+        clf = self.image_classifier() if self.is_image() else None
+        if clf is None:
+            return None
+        return clf.logits(self.generate(zt).cpu().clamp(-1, 1)).argmax(dim=1).numpy()
 
     def nearest_mode(self, z: np.ndarray | torch.Tensor) -> np.ndarray:
-        """Class of G(z): index of the nearest mode centre (the oracle of the toy diagnostics)."""
-        centers = torch.as_tensor(np.asarray(self.data.info["centers"]), dtype=torch.float32)
-        zt = torch.as_tensor(z, dtype=torch.float32).to(self.ctx.device)
-        x = self.generate(zt).cpu()
-        return torch.cdist(x, centers).argmin(dim=1).numpy()
+        labels = self.classify(z)
+        if labels is None:
+            raise ValueError("nearest_mode: the data has no mode centres and no classifier")
+        return labels
 
     def latent_diagnostics(self) -> dict[str, float]:
         from evaluation.errors import MetricInputError
         from evaluation.latent import convex_accuracy_from_fn, logreg_accuracy
 
         z = self.infer_latent(self.cfg.eval_latent_samples).cpu().numpy().astype(np.float64)
-        labels = self.nearest_mode(z)
+        labels = self.classify(z)
+        if labels is None:
+            return {}
         out: dict[str, float] = {"latent_classes": float(np.unique(labels).size)}
         try:  # a collapsed generator has one class: the diagnostics are undefined, not an error
             out["logreg_acc"] = logreg_accuracy(z, labels, seed=self.ctx.seed, max_iter=300)
@@ -280,6 +392,10 @@ class SimplicialGAN(AdversarialMethod):
         cfg = self.cfg
         out: dict[str, float] = {}
         n = cfg.eval_prdc_samples
+        # Images: the loop already reports fid/precision/... of `sample` (τ_infer) on
+        # eval_samples; only the τ-suffixed curve comes from here. Vectors: the loop has no
+        # PR/DC, so the τ_infer values are reported unsuffixed as well.
+        plain = not self.is_image()
         if self.simplicial is not None:
             if self.drawn:
                 out["acceptance_rate"] = self.accepted / self.drawn
@@ -287,16 +403,16 @@ class SimplicialGAN(AdversarialMethod):
             taus = sorted({cfg.tau_infer, *cfg.tau_infer_sweep})
             draws = self.simplicial.sample_many(n, taus, self.eval_gen)
             for tau, draw in draws.items():
-                m = self._prdc(self.generate(draw.z.to(self.ctx.device)))
+                m = self.fake_metrics(self.generate(draw.z.to(self.ctx.device)))
                 out[f"acceptance_tau{tau:g}"] = draw.acceptance
                 out.update({f"{k}_tau{tau:g}": v for k, v in m.items()})
                 if tau == cfg.tau_infer:
-                    out.update(m)
                     out["acceptance_rate_infer"] = draw.acceptance
-        else:
-            out.update(self._prdc(self.sample(n)))
-        if "centers" in self.data.info:
-            out.update(self.latent_diagnostics())
+                    if plain:
+                        out.update(m)
+        elif plain:
+            out.update(self.fake_metrics(self.sample(n)))
+        out.update(self.latent_diagnostics())
         out["mi_on"] = float(self.use_mi and step <= self.mi_steps)
         return out
 

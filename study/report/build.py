@@ -13,6 +13,7 @@ from study.report.load import Study
 from study.report.parquet import steps_table, trials_table, write_parquet
 from study.report.references import references_for
 from study.report.tables import LABELS, display, fmt, grouped, pm, table_metrics
+from study.report.tau_curves import tau_infer_curves
 
 REPORT_DIR = "report"
 
@@ -50,6 +51,10 @@ def build_report(study: Study, out: Path | None = None) -> Path:
         ("Pareto front", plots.pareto(study, table, out)),
         ("PBT lineage", plots.pbt_lineage(study, out)),
         ("Samples at the last evaluation", plots.sample_grid(study, ok, out)[-1:]),
+        ("Samples per condition at the last evaluation (one row per partition, cluster or "
+         "latent mode)", plots.conditions_grid(study, ok, out)[-1:]),
+        ("Precision, recall, density, coverage and acceptance vs τ_infer",
+         tau_infer_curves(study, steps, trials, out)),
     ]
     for title, paths in figures:
         if paths:
@@ -59,7 +64,10 @@ def build_report(study: Study, out: Path | None = None) -> Path:
     doc.heading("Files")
     doc.text("trials.parquet: one row per trial (config columns, final metrics); steps.parquet: "
              "one row per trial × report step; summary.parquet: the table above as numbers; "
-             "samples/: each trial's last samples plot.")
+             "samples/ and conditions/: each trial's last samples plot and per-condition rows; "
+             "tau_infer_curves.parquet (when the trainer logs <metric>_tau<τ>): the plotted "
+             "mean ± std over seeds of each finished trial's last report, per configuration, "
+             "metric and τ.")
     doc.write(out, "results")
     log_to_mlflow(study, out)
     return out

@@ -1,4 +1,5 @@
-"""Report figures (matplotlib, Agg): sensitivity, learning curves, samples, PBT, Pareto."""
+"""Report figures (matplotlib, Agg): sensitivity, learning curves, samples, per-condition
+rows, PBT, Pareto (τ_infer curves: `tau_curves`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from study.paths import TUNE_DIR  # noqa: E402
 from study.report.load import Study  # noqa: E402
 from study.report.tables import LABELS, LOWER_IS_BETTER, fmt  # noqa: E402
 
-_SAMPLES = re.compile(r"samples_step(\d+)\.png$")
 _MAX_LEGEND = 16
 
 
@@ -103,23 +103,27 @@ def learning_curves(study: Study, steps: pd.DataFrame, trials: pd.DataFrame,
     return [_save(fig, out / "learning_curves.png")]
 
 
-def last_samples(folder: Path, trial_id: str) -> Path | None:
-    """The trial's samples plot at its last evaluated step, if it wrote any."""
-    found = [(int(m.group(1)), p) for p in (folder / "artifacts" / trial_id).glob("samples_step*")
-             if (m := _SAMPLES.search(p.name))]
+def last_artifact(folder: Path, trial_id: str, prefix: str = "samples") -> Path | None:
+    """The trial's `<prefix>_step*.png` at its last evaluated step, if it wrote any."""
+    pattern = re.compile(rf"{re.escape(prefix)}_step(\d+)\.png$")
+    found = [(int(m.group(1)), p)
+             for p in (folder / "artifacts" / trial_id).glob(f"{prefix}_step*")
+             if (m := pattern.search(p.name))]
     return max(found)[1] if found else None
 
 
-def sample_grid(study: Study, trials: pd.DataFrame, out: Path) -> list[Path]:
-    """Per-trial copies of the last samples plot plus one grid: a row per configuration."""
-    sample_dir = out / "samples"
+def artifact_grid(study: Study, trials: pd.DataFrame, out: Path, prefix: str,
+                  cell: float = 3.0) -> list[Path]:
+    """Per-trial copies (in `<out>/<prefix>/`) of each trial's last `<prefix>_step*.png` plus
+    one figure `<prefix>_grid.png`: a row per configuration, a column per seed."""
+    copy_dir = out / prefix
     picked = []
     order = [c for c in study.config_cols if c in trials]
     for _, trial in trials.sort_values(order).iterrows() if order else trials.iterrows():
-        src = last_samples(study.folder, trial["trial_id"])
+        src = last_artifact(study.folder, trial["trial_id"], prefix)
         if src is not None:
-            sample_dir.mkdir(exist_ok=True)
-            dst = sample_dir / f"{trial['trial_id']}_{src.name}"
+            copy_dir.mkdir(exist_ok=True)
+            dst = copy_dir / f"{trial['trial_id']}_{src.name}"
             dst.write_bytes(src.read_bytes())
             picked.append((trial, dst))
     if not picked:
@@ -129,7 +133,9 @@ def sample_grid(study: Study, trials: pd.DataFrame, out: Path) -> list[Path]:
     for trial, path in picked:
         rows.setdefault(tuple(trial[k] for k in keys), []).append((trial, path))
     ncols = max(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(rows), ncols, figsize=(3 * ncols, 3 * len(rows)), squeeze=False)
+    h, w = plt.imread(picked[0][1]).shape[:2]  # cells keep the images' aspect (+ the title)
+    fig, axes = plt.subplots(len(rows), ncols, squeeze=False,
+                             figsize=(cell * ncols, (cell * h / w + 0.4) * len(rows)))
     for r, (key, items) in enumerate(rows.items()):
         for c in range(ncols):
             ax = axes[r][c]
@@ -140,7 +146,18 @@ def sample_grid(study: Study, trials: pd.DataFrame, out: Path) -> list[Path]:
                 seed = f" seed={fmt(trial['seed'])}" if "seed" in trial else ""
                 conf = ", ".join(f"{k}={fmt(v)}" for k, v in zip(keys, key, strict=True))
                 ax.set_title(f"{conf}{seed}\n{trial['trial_id']}", fontsize=7)
-    return [*(p for _, p in picked), _save(fig, out / "samples_grid.png")]
+    return [*(p for _, p in picked), _save(fig, out / f"{prefix}_grid.png")]
+
+
+def sample_grid(study: Study, trials: pd.DataFrame, out: Path) -> list[Path]:
+    """Per-trial copies of the last samples plot (samples/) plus samples_grid.png."""
+    return artifact_grid(study, trials, out, "samples")
+
+
+def conditions_grid(study: Study, trials: pd.DataFrame, out: Path) -> list[Path]:
+    """Per-trial copies of the last per-condition rows (conditions/: one row per partition,
+    cluster or latent mode, the papers' Figure 1) plus conditions_grid.png."""
+    return artifact_grid(study, trials, out, "conditions", cell=4.5)
 
 
 def pbt_lineage(study: Study, out: Path) -> list[Path]:

@@ -33,8 +33,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, ray_cluster):
+def study(tmp_path_factory, _ray_session):
     """baseline GAN on the grid, 2 lr_g × 2 seeds, reported once for every test here."""
+    import ray
+
+    # As the (function-scoped) ray_cluster fixture: the session's local Ray, started if needed.
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, logging_level="WARNING", log_to_driver=False)
     tmp = tmp_path_factory.mktemp("report")
     spec = toy_spec("rep", search={"lr_g": {"type": "grid", "values": [1e-4, 5e-4]}},
                     seeds=[0, 1], searcher={"type": "grid"})
@@ -179,3 +184,100 @@ def test_pareto_and_pbt_lineage_plots_from_synthetic_data(tmp_path):
     paths = pareto(study, table, tmp_path) + pbt_lineage(study, tmp_path)
     assert [p.name for p in paths] == ["pareto.png", "pbt_lineage.png"]
     assert all(p.read_bytes()[:8] == PNG for p in paths)
+
+
+def _png(path: Path, value: float, shape: tuple[int, int] = (24, 40)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, np.full((*shape, 3), value))
+
+
+def _synthetic_simplicial_study(root: Path) -> tuple[Path, pd.DataFrame]:
+    """A finished study folder written by hand (no Ray): 2 tau_train × 3 seeds + one failed
+    trial, two reports each with the τ_infer sweep, per-condition PNGs at both steps."""
+    rng = np.random.default_rng(7)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp = client.create_experiment("syn", artifact_location=(root / "mlartifacts").as_uri())
+    parent = client.create_run(exp).info.run_id
+    folder = root / "runs" / "syn"
+    folder.mkdir(parents=True)
+    StudyRecord("syn", "h", uri, exp, parent, "now").save(folder)
+    spec = {"name": "syn", "trainer": "simplicial", "dataset": {"name": "mnist"},
+            "search": {"tau_train": {"type": "grid", "values": [0.1, 0.2]}},
+            "seeds": [0, 1, 2], "metric": "precision", "mode": "max"}
+    (folder / "spec.yaml").write_text(json.dumps(spec))
+    trials, reports = [], []
+    for i, (tau_train, seed) in enumerate([(t, s) for t in (0.1, 0.2) for s in (0, 1, 2)]
+                                          + [(0.2, 3)]):
+        tid = f"t{i}"
+        status = "ERROR" if seed == 3 else "TERMINATED"
+        for step in (30, 60):
+            row = {"trial_id": tid, "step": step, "tau_train": tau_train, "seed": seed}
+            for tau in (0.1, 0.135, 0.2):
+                for m in ("precision", "recall", "density", "coverage", "acceptance"):
+                    row[f"{m}_tau{tau:g}"] = float(rng.uniform(0, 1))
+            row["precision"] = row["precision_tau0.135"]
+            reports.append(row)
+            _png(folder / "artifacts" / tid / f"conditions_step{step:07d}.png", step / 100)
+            _png(folder / "artifacts" / tid / f"samples_step{step:07d}.png", step / 100)
+        (folder / "tune" / tid).mkdir(parents=True)
+        (folder / "tune" / tid / "result.json").write_text(
+            "\n".join(json.dumps(r) for r in reports if r["trial_id"] == tid) + "\n")
+        trials.append({**{k: v for k, v in reports[-1].items() if k != "step"},
+                       "status": status})
+    pd.DataFrame(trials).to_parquet(folder / "results.parquet", index=False)
+    return folder, pd.DataFrame(reports)
+
+
+def test_tau_curves_and_condition_rows_from_synthetic_data(tmp_path):
+    from study.report.load import load_finished
+    from study.report.tau_curves import tau_columns, tau_curve_table
+
+    folder, reports = _synthetic_simplicial_study(tmp_path)
+    report = write_report(str(folder))
+
+    # The plotted numbers: mean ± std over the 3 finished seeds of each trial's last step.
+    curves = pd.read_parquet(report / "tau_infer_curves.parquet")
+    last = reports[(reports["step"] == 60) & (reports["seed"] < 3)]
+    cols = tau_columns(last.columns)
+    assert len(cols) == 15 and cols["density_tau0.135"] == ("density", 0.135)
+    assert len(curves) == 2 * 15 and set(curves["n"]) == {3}
+    for _, row in curves.iterrows():
+        col = next(c for c, (m, t) in cols.items() if m == row["metric"] and t == row["tau"])
+        values = last.loc[last["tau_train"] == row["tau_train"], col]
+        assert np.isclose(row["mean"], values.mean()) and np.isclose(row["std"], values.std())
+    # The pure function gives the same table from the report's own Parquet files.
+    study = load_finished(str(folder))
+    again = tau_curve_table(study, pd.read_parquet(report / "steps.parquet"),
+                            pd.read_parquet(report / "trials.parquet"))
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), curves)
+
+    # Each finished trial's last per-condition figure is copied; the failed one is not.
+    copied = sorted(p.name for p in (report / "conditions").iterdir())
+    assert copied == [f"t{i}_conditions_step0000060.png" for i in range(6)]
+    src = folder / "artifacts" / "t0" / "conditions_step0000060.png"
+    assert (report / "conditions" / copied[0]).read_bytes() == src.read_bytes()
+
+    md = (report / "results.md").read_text()
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert {"conditions_grid.png", "tau_infer_curves.png", "samples_grid.png"} <= set(linked)
+    assert "vs τ_infer" in md and "Samples per condition" in md
+    for rel in linked:
+        p = report / rel
+        assert p.read_bytes()[:8] == PNG, p
+        with Image.open(p) as im:
+            im.verify()
+
+
+def test_no_tau_columns_means_no_curve(tmp_path):
+    from study.report.load import Study
+    from study.report.tau_curves import tau_curve_table, tau_infer_curves
+
+    results = pd.DataFrame({"trial_id": ["a", "b"], "status": "TERMINATED", "seed": [0, 1],
+                            "precision": [0.5, 0.6], "fid_tau": [1.0, 2.0]})
+    study = Study(tmp_path, StudyRecord("x", "h", "u", "1", "p", "now"),
+                  {"trainer": "x", "metric": "precision", "mode": "max"}, results)
+    steps = results.assign(step=10)
+    assert tau_curve_table(study, steps, results).empty
+    assert tau_infer_curves(study, steps, results, tmp_path) == []
+    assert not (tmp_path / "tau_infer_curves.png").exists()
