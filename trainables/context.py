@@ -16,6 +16,9 @@ class RunContext:
     rank: int = 0
     world_size: int = 1
     artifact_dir: Path | None = None
+    # The run's FID/PR/DC feature extractor (LoopConfig.eval_features): methods that compute
+    # image metrics themselves (simplicial's τ sweep) use the same one.
+    eval_features: str = "auto"
     # Draws data indices and latents on this rank; its state is checkpointed for exact resume.
     generator: torch.Generator = field(init=False)
 

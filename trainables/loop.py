@@ -106,7 +106,8 @@ def train_loop(
     method_cfg = method_cls.Config.model_validate(cfg.method)
     data = load_dataset(cfg.dataset["name"], root=cfg.data_root, **cfg.dataset.get("options", {}))
     artifacts = Path(cfg.artifact_dir) if cfg.artifact_dir and rank == 0 else None
-    ctx = RunContext(_device(rank), cfg.seed, rank, world_size, artifacts)
+    ctx = RunContext(_device(rank), cfg.seed, rank, world_size, artifacts,
+                     eval_features=cfg.eval_features)
     method = method_cls(method_cfg, data, ctx)
 
     start, last, first_extra = 0, {}, {}

@@ -120,7 +120,7 @@ class SimplicialConfig(MethodConfig):
 
 class SimplicialGAN(AdversarialMethod):
     Config = SimplicialConfig
-    mutable = ("lr_g", "lr_d", "d_steps", "tau_infer", "mi_weight")
+    mutable = ("lr_g", "lr_d", "d_steps", "tau_train", "tau_infer", "mi_weight")
 
     def __init__(self, cfg: SimplicialConfig, data, ctx) -> None:
         super().__init__(cfg, data, ctx)
