@@ -109,6 +109,12 @@ def train_loop(
     ctx = RunContext(_device(rank), cfg.seed, rank, world_size, artifacts,
                      eval_features=cfg.eval_features)
     method = method_cls(method_cfg, data, ctx)
+    if rank == 0 and data.info.get("kind") == "image":
+        # A missing classifier or Inception weights fail now, not at the first evaluation.
+        from trainables.evaluate_images import build_extractor, resolve_features
+
+        build_extractor(resolve_features(data, cfg.eval_features), data, ctx.device,
+                        cfg.eval_features)
 
     start, last, first_extra = 0, {}, {}
     own = reporter.restore_dir()
