@@ -9,6 +9,7 @@ import pandas as pd
 
 from study.report import plots
 from study.report.document import Doc
+from study.report.lineage import pbt_lineage
 from study.report.load import Study
 from study.report.parquet import steps_table, trials_table, write_parquet
 from study.report.references import references_for
@@ -49,7 +50,7 @@ def build_report(study: Study, out: Path | None = None) -> Path:
         ("Sensitivity to the swept parameters", plots.sensitivity(study, table, metrics, out)),
         ("Learning curves", plots.learning_curves(study, steps, trials, metrics, out)),
         ("Pareto front", plots.pareto(study, table, out)),
-        ("PBT lineage", plots.pbt_lineage(study, out)),
+        ("PBT lineage", pbt_lineage(study, out)),
         ("Samples at the last evaluation", plots.sample_grid(study, ok, out)[-1:]),
         ("Samples per condition at the last evaluation (one row per partition, cluster or "
          "latent mode)", plots.conditions_grid(study, ok, out)[-1:]),

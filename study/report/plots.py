@@ -3,7 +3,6 @@ rows, PBT, Pareto (τ_infer curves: `tau_curves`)."""
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from study.paths import TUNE_DIR  # noqa: E402
 from study.report.load import Study  # noqa: E402
 from study.report.tables import LABELS, LOWER_IS_BETTER, fmt  # noqa: E402
 
@@ -158,27 +156,6 @@ def conditions_grid(study: Study, trials: pd.DataFrame, out: Path) -> list[Path]
     """Per-trial copies of the last per-condition rows (conditions/: one row per partition,
     cluster or latent mode, the papers' Figure 1) plus conditions_grid.png."""
     return artifact_grid(study, trials, out, "conditions", cell=4.5)
-
-
-def pbt_lineage(study: Study, out: Path) -> list[Path]:
-    """Exploit events from Tune's pbt_global.txt: which trial cloned which, at what step."""
-    log = study.folder / TUNE_DIR / "pbt_global.txt"
-    if not log.is_file():
-        return []
-    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    if not events:
-        return []
-    tags = sorted({e[0] for e in events} | {e[1] for e in events})
-    y = {t: i for i, t in enumerate(tags)}
-    fig, ax = plt.subplots(figsize=(8, 0.35 * len(tags) + 2))
-    for target, source, t_iter, s_iter, *_ in events:
-        ax.annotate("", xy=(t_iter, y[target]), xytext=(s_iter, y[source]),
-                    arrowprops={"arrowstyle": "->", "color": "tab:red", "alpha": 0.6})
-        ax.plot([s_iter], [y[source]], "o", color="tab:green", ms=4)
-    ax.set_yticks(range(len(tags)), [t[:40] for t in tags], fontsize=6)
-    ax.set_xlabel("training iteration (report)")
-    ax.set_title(f"{study.name}: PBT exploits (arrow: clone source → target)", fontsize=9)
-    return [_save(fig, out / "pbt_lineage.png")]
 
 
 def pareto(study: Study, table: pd.DataFrame, out: Path) -> list[Path]:

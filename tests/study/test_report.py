@@ -164,9 +164,11 @@ def test_cli_report_of_an_unknown_name_exits_2(tmp_path):
 
 
 def test_pareto_and_pbt_lineage_plots_from_synthetic_data(tmp_path):
+    from study.report.lineage import pbt_lineage
     from study.report.load import Study
-    from study.report.plots import pareto, pbt_lineage
+    from study.report.plots import pareto
     from study.report.tables import grouped
+    from study.runner import lineage_table
 
     rng = np.random.default_rng(0)
     results = pd.DataFrame({"trial_id": [f"t{i}" for i in range(8)], "status": "TERMINATED",
@@ -177,10 +179,14 @@ def test_pareto_and_pbt_lineage_plots_from_synthetic_data(tmp_path):
     study = Study(tmp_path, StudyRecord("multi", "h", "u", "1", "p", "now"), spec, results)
     table = grouped(study, ["fid", "recall"])
     assert list(table["n"]) == [2, 2, 2, 2]
-    (tmp_path / "tune").mkdir()
-    (tmp_path / "tune" / "pbt_global.txt").write_text("\n".join(json.dumps(e) for e in [
-        ["0_k=10", "1_k=20", 2, 2, {"k": 20}, {"k": 24}],
-        ["2_k=30", "1_k=20", 4, 4, {"k": 20}, {"k": 16}]]))
+    events = [{"trial_id": "t0", "donor": "t2", "step": 40, "donor_digest": "a",
+               "loaded_digest": "a", "mutation": {"k": {"from": 20, "to": 24}}},
+              {"trial_id": "t4", "donor": "t2", "step": 80, "donor_digest": "b",
+               "loaded_digest": "b", "mutation": {"lr_g": {"from": 1e-4, "to": 1.2e-4}}}]
+    (tmp_path / "lineage.jsonl").write_text("\n".join(json.dumps(e) for e in events))
+    lineage = lineage_table(tmp_path / "lineage.jsonl")
+    assert list(lineage["donor"]) == ["t2", "t2"] and list(lineage["k.to"][:1]) == [24]
+    lineage.to_parquet(tmp_path / "lineage.parquet")
     paths = pareto(study, table, tmp_path) + pbt_lineage(study, tmp_path)
     assert [p.name for p in paths] == ["pareto.png", "pbt_lineage.png"]
     assert all(p.read_bytes()[:8] == PNG for p in paths)

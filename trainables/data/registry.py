@@ -96,7 +96,11 @@ def load_dataset(
         )
     key = (name, str(resolve_data_root(root)), split, _freeze(options))
     if key not in _CACHE:
-        _CACHE[key] = _LOADERS[name](root=resolve_data_root(root), split=split, **options)
+        bundle = _LOADERS[name](root=resolve_data_root(root), split=split, **options)
+        # How it was loaded: lets a method load another split of the same set (NEMGAN's test).
+        bundle.info.setdefault("load_args", {"name": name, "root": str(resolve_data_root(root)),
+                                             "split": split, "options": dict(options)})
+        _CACHE[key] = bundle
     return _CACHE[key]
 
 
