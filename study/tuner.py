@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from ray import tune
+from ray.tune.search import Repeater
 
 from study.spec import Choice, IntRange, LogUniform, Param, StudySpec, Uniform
 from study.trial import SEED_KEY, TrialPlan, run_trial
@@ -55,7 +57,6 @@ def searcher(spec: StudySpec, study_dir: Path) -> Any:
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
-    from ray.tune.search import Repeater
     from ray.tune.search.optuna import OptunaSearch
 
     seed = spec.searcher.seed
@@ -75,7 +76,24 @@ def searcher(spec: StudySpec, study_dir: Path) -> Any:
         storage=JournalStorage(JournalFileBackend(str(study_dir / OPTUNA_JOURNAL))),
     )
     # Each suggestion is trained once per seed; Optuna sees the mean over seeds.
-    return Repeater(search, repeat=len(spec.seeds), set_index=True)
+    return SeedRepeater(search, repeat=len(spec.seeds), set_index=True)
+
+
+class SeedRepeater(Repeater):
+    """Ray's Repeater, also for several objectives (it assumes one metric): the searcher is told
+    the mean over seeds of each objective once every seed of a suggestion has finished."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, **kwargs: Any) -> None:
+        metrics = self.searcher.metric
+        if not isinstance(metrics, list):
+            return super().on_trial_complete(trial_id, result, **kwargs)
+        group = self._trial_id_to_group[trial_id]
+        group.report(trial_id, [(result or {}).get(m, np.nan) for m in metrics])
+        if group.finished_reporting():
+            means = np.nanmean(np.asarray(group.scores(), dtype=float), axis=0)
+            self.searcher.on_trial_complete(
+                group.primary_trial_id,
+                result={m: float(v) for m, v in zip(metrics, means, strict=True)}, **kwargs)
 
 
 def scheduler(spec: StudySpec) -> Any:
