@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import runs_of, toy_spec, wait_for, write_spec
 
 pytestmark = pytest.mark.ray
 
@@ -40,14 +39,6 @@ def reports(study: Path) -> dict[str, list[dict]]:
         if rows:
             out[rows[0]["trial_id"]] = rows
     return out
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_node_removed_mid_study_trials_resume_elsewhere(tmp_path, three_worker_nodes):

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -20,17 +19,9 @@ from optuna.storages.journal import JournalFileBackend
 from study.runner import resume_study
 from study.status import trial_states
 from study.tuner import OPTUNA_JOURNAL
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import runs_of, toy_spec, wait_for, write_spec
 
 pytestmark = pytest.mark.ray
-
-
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.5)
 
 
 def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster):

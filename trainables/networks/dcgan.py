@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables.data import DataBundle
+from trainables.networks.base import FeatureDiscriminator
 
 Variant = Literal["auto", "pacgan", "shallow", "deep"]
 VARIANT_SIZE = {"pacgan": 28, "shallow": 32, "deep": 32}
@@ -50,21 +51,6 @@ def image_shape(
             f"with C in {tuple(channels)} and S in {tuple(sizes)}{hint}"
         )
     return shape[0], shape[1]
-
-
-class FeatureDiscriminator(nn.Module):
-    """D(x, c) = head(features(x))[:, c] (column 0 without c); subclasses define features."""
-
-    head: nn.Module
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self.head(self.features(x))
-        if c is None:
-            return logits[:, 0]
-        return logits.gather(1, c.view(-1, 1))[:, 0]
 
 
 class ConditionalBatchNorm2d(nn.Module):

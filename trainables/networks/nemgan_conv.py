@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables.data import DataBundle
+from trainables.networks.base import FeatureDiscriminator
 
 
 def _ch(n: int, width: float) -> int:
@@ -93,7 +94,7 @@ def _flat_size(body: nn.Module, shape: tuple[int, int, int]) -> int:
         return int(body(torch.zeros(1, *shape)).shape[1])
 
 
-class NEMGANDiscriminator(nn.Module):
+class NEMGANDiscriminator(FeatureDiscriminator):
     def __init__(self, shape: tuple[int, int, int], width: float = 1.0, d_out: int = 1) -> None:
         super().__init__()
         widths = [_ch(c, width) for c in (64, 128, 256, 512)]
@@ -102,12 +103,6 @@ class NEMGANDiscriminator(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self.head(self.body(x))
-        if c is None:
-            return logits[:, 0]
-        return logits.gather(1, c.view(-1, 1))[:, 0]
 
 
 class Inverter(nn.Module):

@@ -25,7 +25,8 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from trainables.data import DataBundle
-from trainables.networks.dcgan import ConditionalBatchNorm2d, FeatureDiscriminator, image_shape
+from trainables.networks.base import FeatureDiscriminator
+from trainables.networks.dcgan import ConditionalBatchNorm2d, image_shape
 
 
 def _layer(module: nn.Module, sn: bool) -> nn.Module:

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables.data import DataBundle
+from trainables.networks.base import FeatureDiscriminator
 
 
 class ToyGenerator(nn.Module):
@@ -47,7 +48,7 @@ class Maxout(nn.Module):
         return self.linear(x).view(-1, self.out_dim, self.pieces).amax(dim=2)
 
 
-class ToyDiscriminator(nn.Module):
+class ToyDiscriminator(FeatureDiscriminator):
     def __init__(
         self, in_dim: int = 2, hidden: int = 200, pieces: int = 5, layers: int = 3, n_out: int = 1
     ) -> None:
@@ -60,12 +61,6 @@ class ToyDiscriminator(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Last hidden layer: the feature space Self-Cond clusters in."""
         return self.body(x)
-
-    def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        logits = self.head(self.body(x))
-        if c is None:
-            return logits[:, 0]
-        return logits.gather(1, c.view(-1, 1))[:, 0]
 
 
 def build(

@@ -25,7 +25,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from trainables.data import DataBundle
-from trainables.networks.dcgan import FeatureDiscriminator, image_shape
+from trainables.networks.base import FeatureDiscriminator
+from trainables.networks.dcgan import image_shape
 
 
 def _with_class(
