@@ -102,7 +102,11 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
         run_config=tune.RunConfig(
             name=TUNE_DIR, storage_path=str(folder), callbacks=callbacks, verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=spec.keep_checkpoints),
+            # PBT restores clones from donors' older Tune checkpoints: deleting any races with
+            # an exploit ("checkpoint does not exist on storage anymore"), so keep them all.
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=None if spec.scheduler.type in ("pbt", "pb2")
+                else spec.keep_checkpoints),
         ),
     )
 

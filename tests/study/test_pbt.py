@@ -19,8 +19,9 @@ pytestmark = pytest.mark.ray
 
 
 def donor_checkpoint_digest(study_folder: Path, donor: str, step: int) -> str:
-    """Recompute the digest from the donor's own Train checkpoint at that step."""
-    for meta_path in (study_folder / "train").rglob("meta.json"):
+    """Recompute the digest from the donor's own checkpoint files at that step (its Tune
+    checkpoints are all kept under PBT; its Train run keeps only the last two)."""
+    for meta_path in study_folder.rglob("meta.json"):
         meta = read_meta(meta_path.parent)
         if meta and meta["trial_id"] == donor and meta["step"] == step:
             state = torch.load(meta_path.parent / STATE_FILE, weights_only=True)
@@ -30,7 +31,7 @@ def donor_checkpoint_digest(study_folder: Path, donor: str, step: int) -> str:
 
 def run_pbt(tmp_path: Path, name: str, trials: int, workers: int) -> tuple:
     spec = toy_spec(
-        name, budget={"steps": 60}, eval_every=20, checkpoint_every=20, keep_checkpoints=10,
+        name, budget={"steps": 60}, eval_every=20, checkpoint_every=20,
         num_samples=trials, max_concurrent_trials=trials,
         resources={"workers": workers, "cpus_per_worker": 2 / (trials * workers)},
         search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}},
