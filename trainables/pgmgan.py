@@ -172,6 +172,9 @@ class ProjectionDiscriminator(nn.Module):
 
 class PGMGAN(AdversarialMethod):
     Config = PGMGANConfig
+    # λ(t) is read from the config at every step, so PBT may move its schedule mid-run.
+    mutable = ("lr_g", "lr_d", "d_steps", "lambda_schedule", "lambda_start", "lambda_end",
+               "lambda_length")
 
     def __init__(self, cfg: PGMGANConfig, data, ctx) -> None:
         super().__init__(cfg, data, ctx)

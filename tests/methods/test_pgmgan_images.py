@@ -1,0 +1,240 @@
+"""PGMGAN on images (no Ray): SimCLR augmentations and NT-Xent, the cached image partition stage
+(SimCLR once per data set and seed, the partitioner once per k), and the image method's train
+step, rejection sampling, per-partition rows and checkpoint state with tiny networks."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trainables.context import RunContext
+from trainables.data.images import image_bundle
+from trainables.guide import in_partition
+from trainables.partitioner import (
+    STUDY_STAGES,
+    ImagePartitioner,
+    PartitionSettings,
+    build_for,
+    partition_for,
+    resolve_cache_dir,
+)
+from trainables.simclr import (
+    SimCLRSettings,
+    augment,
+    colour_jitter,
+    embed,
+    nt_xent,
+    resized_crop,
+    train_simclr,
+)
+
+TINY_SIMCLR = SimCLRSettings(steps=4, batch=16, width=4, proj_dim=8)
+TINY_PARTITION = PartitionSettings(steps=10, subset=120, neighbours=5, blocks=2, hidden=8,
+                                   batch=32)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def colour_blobs(n: int = 150, side: int = 32, seed: int = 0):
+    """Three classes of noisy images: a red, a green or a blue square on grey."""
+    gen = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.full((n, 3, side, side), -0.5) + 0.1 * torch.randn(n, 3, side, side, generator=gen)
+    for i in range(n):
+        r, c = torch.randint(0, side // 2, (2,), generator=gen).tolist()
+        x[i, :, r : r + side // 2, c : c + side // 2] = -1.0
+        x[i, int(y[i]), r : r + side // 2, c : c + side // 2] = 1.0
+    return image_bundle("cifar10", x.clamp(-1, 1), y.numpy(), 3)
+
+
+# ---- augmentations and loss ------------------------------------------------------------------
+
+
+def test_augment_keeps_shape_and_range_and_draws_per_image():
+    x = colour_blobs(8).x
+    same = x[:1].repeat(6, 1, 1, 1)  # six copies of one image
+    v = augment(same, SimCLRSettings(), torch.Generator().manual_seed(0))
+    assert v.shape == same.shape and v.min() >= -1 and v.max() <= 1
+    flat = v.flatten(1)
+    assert (torch.cdist(flat, flat) + torch.eye(6) * 1e9).min() > 1e-3  # every view differs
+    # A different seed, a different view; the same seed, the same view.
+    again = augment(same, SimCLRSettings(), torch.Generator().manual_seed(0))
+    assert torch.equal(v, again)
+    # 1-channel images: crop, flip, brightness and contrast only.
+    grey = augment(x[:, :1], SimCLRSettings(), torch.Generator().manual_seed(1))
+    assert grey.shape == (8, 1, 32, 32)
+
+
+def test_augmentations_switched_off_are_the_identity():
+    x = colour_blobs(4).x
+    gen = torch.Generator().manual_seed(0)
+    whole = resized_crop(x, gen, crop_min=1.0, flip=False, ratio_range=(1.0, 1.0))
+    assert torch.allclose(whole, x, atol=1e-5)
+    mirrored = resized_crop(x, torch.Generator().manual_seed(5), 1.0, True, (1.0, 1.0))
+    assert all(torch.allclose(m, x[i], atol=1e-5) or torch.allclose(m, x[i].flip(-1), atol=1e-5)
+               for i, m in enumerate(mirrored))
+    x01 = (x + 1) / 2
+    assert torch.allclose(colour_jitter(x01, gen, strength=0.5, p=0.0), x01, atol=1e-5)
+    # Hue turns colour but leaves grey pixels grey.
+    out = colour_jitter(torch.full((2, 3, 4, 4), 0.4), gen, strength=2.0, p=1.0)
+    assert torch.allclose(out[:, 0], out[:, 1], atol=1e-5)
+    assert torch.allclose(out[:, 0], out[:, 2], atol=1e-5)
+    # ... and does turn a coloured one.
+    red = torch.zeros(1, 3, 4, 4)
+    red[:, 0] = 0.9
+    turned = colour_jitter(red, torch.Generator().manual_seed(3), strength=2.0, p=1.0)
+    assert (turned[:, 1:] - red[:, 1:]).abs().max() > 0.05
+
+
+def test_nt_xent_is_lower_for_matched_pairs_than_for_shuffled_ones():
+    gen = torch.Generator().manual_seed(0)
+    z1 = torch.randn(64, 16, generator=gen)
+    z2 = z1 + 0.05 * torch.randn(64, 16, generator=gen)
+    matched = nt_xent(z1, z2, 0.1)
+    shuffled = nt_xent(z1, z2[torch.randperm(64, generator=gen)], 0.1)
+    assert matched < 0.5 and shuffled > 2.0
+    # Identical views, orthogonal negatives (each other basis vector twice: 30 negatives at
+    # similarity 0): the loss is log(1 + 30·e^{−1/τ}) exactly.
+    e = torch.eye(16)
+    assert nt_xent(e, e, 0.5).item() == pytest.approx(math.log(1 + 30 * math.exp(-2.0)), rel=1e-5)
+    with pytest.raises(ValueError, match="nt_xent"):
+        nt_xent(z1, z2[:10], 0.1)
+
+
+def test_simclr_trains_and_embeds_any_square_size():
+    data = colour_blobs(40, side=28)
+    enc, info = train_simclr(data.x, TINY_SIMCLR, torch.Generator().manual_seed(0))
+    assert math.isfinite(info["simclr_loss_last"]) and info["feature_dim"] == 16
+    assert embed(enc, data.x, chunk=16).shape == (40, 16) and not enc.training
+    with pytest.raises(ValueError, match="images"):
+        train_simclr(torch.zeros(4, 8), TINY_SIMCLR, torch.Generator())
+
+
+# ---- the cached image stage ------------------------------------------------------------------
+
+
+def test_image_stage_is_computed_once_reused_and_shares_simclr_across_k(tmp_path):
+    data = colour_blobs()
+    labels, state, info = partition_for(data, 6, 0, TINY_PARTITION, tmp_path, TINY_SIMCLR)
+    assert info["cached"] is False and info["simclr_cached"] is False
+    assert labels.shape == (150,) and 0 <= info["nmi"] <= 1
+    assert 0 <= info["neighbour_agreement"] <= 1
+    assert len(list(tmp_path.glob("simclr-*.pt"))) == 1 and len(list(tmp_path.glob("*.pt"))) == 2
+    files = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.pt")}
+
+    again, state2, info2 = partition_for(data, 6, 0, TINY_PARTITION, tmp_path, TINY_SIMCLR)
+    assert info2["cached"] is True and info2["key"] == info["key"]
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*.pt")} == files  # nothing rewritten
+    assert torch.equal(again, labels)
+    # The stored weights rebuild S on the images themselves, and S agrees with the labels.
+    net = build_for(data, 6, TINY_PARTITION, TINY_SIMCLR)
+    assert isinstance(net, ImagePartitioner)
+    net.load_state_dict(state2)
+    net.eval()
+    with torch.no_grad():
+        assert torch.equal(net(data.x).argmax(dim=1), labels)
+    for block in net.blocks:
+        assert block.lipschitz_bound() < TINY_PARTITION.coeff ** TINY_PARTITION.layers + 1e-6
+
+    # Another k reuses the SimCLR stage; other SimCLR settings or seeds do not.
+    _, _, info3 = partition_for(data, 4, 0, TINY_PARTITION, tmp_path, TINY_SIMCLR)
+    assert info3["cached"] is False and info3["simclr_cached"] is True
+    assert len(list(tmp_path.glob("simclr-*.pt"))) == 1
+    other = TINY_SIMCLR.model_copy(update={"temperature": 0.5})
+    _, _, info4 = partition_for(data, 4, 0, TINY_PARTITION, tmp_path, other)
+    assert info4["simclr_cached"] is False and len(list(tmp_path.glob("simclr-*.pt"))) == 2
+
+
+def test_cache_folder_is_the_study_storage_unless_overridden(tmp_path, monkeypatch):
+    monkeypatch.delenv("STUDY_PARTITION_CACHE", raising=False)
+    assert resolve_cache_dir(None, tmp_path / "study") == tmp_path / "study" / STUDY_STAGES
+    assert resolve_cache_dir(str(tmp_path / "own"), tmp_path / "study") == tmp_path / "own"
+    monkeypatch.setenv("STUDY_PARTITION_CACHE", str(tmp_path / "env"))
+    assert resolve_cache_dir(None, tmp_path / "study") == tmp_path / "env"
+
+
+# ---- the method on images --------------------------------------------------------------------
+
+
+def image_cfg(**over):
+    from trainables.pgmgan import PGMGANConfig
+
+    base = {"k": 4, "latent_dim": 8, "batch_size": 8, "d_steps": 2, "network": "sngan_resnet",
+            "network_options": {"g_ch": 2, "d_ch": 2}, "partition_loss": "scan",
+            "partition_steps": 10, "partition_subset": 120, "partition_neighbours": 5,
+            "partition_blocks": 2, "partition_hidden": 8, "partition_batch": 32,
+            "simclr_steps": 4, "simclr_batch": 16, "simclr_width": 4, "simclr_proj_dim": 8,
+            "lambda_length": 4, "max_redraws": 3, "sample_chunk": 16}
+    return PGMGANConfig.model_validate(base | over)
+
+
+def test_image_method_trains_samples_with_rejection_and_restores(tmp_path):
+    from trainables.pgmgan import PGMGAN
+
+    data = colour_blobs()
+    study = tmp_path / "my_study"
+    ctx = RunContext(torch.device("cpu"), seed=0, artifact_dir=study / "artifacts" / "trial_0")
+    method = PGMGAN(image_cfg(), data, ctx)
+    # No partition_cache, no environment: the stage went to the study's stages/ folder.
+    assert method.partition_info["path"].startswith(str(study / STUDY_STAGES))
+    assert method.cfg.partition_settings(False).init == "scratch"  # auto → Eq.-5-style graph
+    for step in range(3):
+        losses = method.train_step(step)
+        assert all(math.isfinite(float(v)) for v in losses.values())
+        assert float(losses["guide"]) >= 0
+    x = method.sample(40)
+    assert x.shape == (40, 3, 32, 32)
+    assert 0 <= method.last_acceptance <= 1 and 0 <= method.last_unfilled <= 1
+    acceptance = method.last_acceptance
+    # Every sample kept is inside its partition except the `rejected_kept` fraction, which
+    # used up its redraws.
+    c = method.draw_partitions(40)
+    x, rate, unfilled = method._sample_in(c, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        inside = in_partition(method.partitioner(x), c).float().mean().item()
+    assert inside == pytest.approx(1 - unfilled) and (rate < 1.0 or unfilled == 0.0)
+    rows, labels = method.sample_by_condition(5, max_rows=3)
+    nonempty = int((method.sizes() > 0).sum())
+    assert rows.shape == (min(3, nonempty), 5, 3, 32, 32) and len(labels) == rows.shape[0]
+    assert labels[0].startswith("partition ") and "accepted" in labels[0]
+    assert method.last_acceptance == acceptance  # the figure leaves the metric alone
+    metrics = method.evaluate(3)
+    for key in ("acceptance_rate", "nmi", "purity", "neighbour_agreement", "lambda"):
+        assert key in metrics, key
+
+    # Checkpoint state carries the partitioner with its encoder; a restore rebuilds it exactly.
+    state = method.extra_state()
+    assert any(k.startswith("encoder.") for k in state["partitioner"])
+    other = PGMGAN(image_cfg(), data, RunContext(torch.device("cpu"), seed=0,
+                                                 artifact_dir=study / "artifacts" / "trial_1"))
+    assert other.partition_info["cached"] is True  # the second trial reuses the stage
+    other.load_extra_state(state)
+    probe = data.x[:20]
+    with torch.no_grad():
+        assert torch.equal(other.partitioner(probe), method.partitioner(probe))
+
+
+@pytest.mark.parametrize("over", [
+    {"partition_labels": "random"},
+    {"network": "dcgan", "network_options": {"g_ch": 2, "d_ch": 2, "cond": "bn"}},
+])
+def test_image_ablation_and_dcgan_take_steps(tmp_path, over):
+    from trainables.pgmgan import PGMGAN
+
+    data = colour_blobs(60, side=28) if over.get("network") == "dcgan" else colour_blobs(60)
+    cfg = image_cfg(partition_cache=str(tmp_path), **over)
+    method = PGMGAN(cfg, data, RunContext(torch.device("cpu"), seed=1))
+    losses = method.train_step(0)
+    assert math.isfinite(float(losses["loss_d"])) and math.isfinite(float(losses["loss_g"]))
+    assert method.sample(10).shape == (10, *data.x.shape[1:])
+    if over.get("partition_labels") == "random":
+        assert method.partitioner is None and method.last_acceptance == 1.0
+        assert not list(tmp_path.glob("*.pt"))

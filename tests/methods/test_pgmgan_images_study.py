@@ -1,0 +1,55 @@
+"""PGMGAN on images through `study run` with 2 Ray Train workers (gloo, CPU): rank 0 computes the
+SimCLR + partitioner stage into the study storage and broadcasts it, both ranks take steps, and
+MLflow records the guide, the acceptance rate and the partition NMI. Tiny everything."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from mlflow.tracking import MlflowClient
+
+from study.runner import run_study
+from tests.study.helpers import runs_of, toy_spec, write_spec
+from trainables.checkpoint import STATE_FILE
+
+pytestmark = pytest.mark.ray
+
+
+def test_two_worker_image_pgmgan_takes_steps(tmp_path, ray_cluster, shared_datasets,
+                                             monkeypatch):
+    monkeypatch.delenv("STUDY_PARTITION_CACHE", raising=False)
+    spec = toy_spec(
+        "pgmgan_images_ddp", trainer="pgmgan",
+        dataset={"name": "stacked_mnist", "options": {"n": 256}},
+        fixed={"k": 4, "latent_dim": 8, "batch_size": 16, "d_steps": 1, "network": "dcgan",
+               "network_options": {"g_ch": 2, "d_ch": 2, "cond": "bn"},
+               "partition_loss": "scan", "partition_steps": 20, "partition_subset": 256,
+               "partition_neighbours": 5, "partition_blocks": 1, "partition_hidden": 8,
+               "simclr_steps": 3, "simclr_batch": 16, "simclr_width": 4, "simclr_proj_dim": 8,
+               "lambda_length": 6, "max_redraws": 2},
+        budget={"steps": 6}, eval_every=3, checkpoint_every=6, eval_samples=32,
+        eval_features="raw", resources={"workers": 2, "cpus_per_worker": 1},
+        max_concurrent_trials=1, metric="fid",
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri,
+                        data_root=str(shared_datasets))
+    assert outcome.errors == 0
+    assert outcome.table.iloc[0]["step"] == 6
+    # One SimCLR stage and one partition stage, in the study's own storage.
+    stages = outcome.folder / "stages"
+    assert len(list(stages.glob("simclr-*.pt"))) == 1 and len(list(stages.glob("*.pt"))) == 2
+
+    _, children = runs_of(uri, "pgmgan_images_ddp")
+    assert len(children) == 1 and children[0].info.status == "FINISHED"
+    client = MlflowClient(uri)
+    run_id = children[0].info.run_id
+    for name in ("loss_d", "loss_g", "guide", "acceptance_rate", "nmi", "fid"):
+        assert [m.step for m in client.get_metric_history(run_id, name)] == [3, 6], name
+    assert 0 < client.get_metric_history(run_id, "acceptance_rate")[-1].value <= 1
+    # Both ranks trained (each saved its RNG state) on the one partition rank 0 broadcast.
+    folder = sorted((outcome.folder / "train").rglob(STATE_FILE))[-1].parent
+    assert {p.name for p in folder.glob("rng_rank*.pt")} == {"rng_rank0.pt", "rng_rank1.pt"}
+    extra = torch.load(folder / STATE_FILE, weights_only=True)["extra"]
+    assert extra["labels"].shape == (256,)
+    assert any(k.startswith("encoder.") for k in extra["partitioner"])
