@@ -158,13 +158,15 @@ class MLflowTrialCallback(tune.Callback):
         tags = []
         if isinstance(result.get("pbt_event"), str):
             # A clone restarts at the donor's step: its steps may repeat, and are new.
-            tags += self._record_exploit(run_id, json.loads(result["pbt_event"]), trial.config)
+            tags += self._record_exploit(run_id, json.loads(result["pbt_event"]))
         elif step <= self._last_step.get(tid, -math.inf):
             return  # replayed after a resume: already logged
         self._last_step[tid] = step
         now = int(time.time() * 1000)
-        values = dict(result) | {f"hp.{k}": trial.config[k] for k in self.mutable
-                                 if k in trial.config}
+        # The config the trial ran with (PBT may already have changed `trial.config` for its
+        # next exploit before callbacks see this result).
+        config = result.get("config") or trial.config
+        values = dict(result) | {f"hp.{k}": config[k] for k in self.mutable if k in config}
         metrics = [Metric(k, float(v), now, int(step)) for k, v in values.items()
                    if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)
                    and math.isfinite(float(v))]
@@ -172,10 +174,8 @@ class MLflowTrialCallback(tune.Callback):
             tags.append(RunTag("last_checkpoint", result["checkpoint_path"]))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
 
-    def _record_exploit(self, run_id: str, event: dict[str, Any],
-                        config: dict[str, Any]) -> list[RunTag]:
-        event |= {"time": time.time(),
-                  "config": {k: v for k, v in config.items() if not k.startswith("__")}}
+    def _record_exploit(self, run_id: str, event: dict[str, Any]) -> list[RunTag]:
+        event["time"] = time.time()
         if self.lineage_file:
             with open(self.lineage_file, "a") as f:  # driver only: a single writer
                 f.write(json.dumps(event, default=str) + "\n")

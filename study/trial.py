@@ -141,6 +141,7 @@ def start_point(trial_id: str, config: dict[str, Any]) -> tuple[str, str | None,
     mutation = {k: {"from": theirs.get(k), "to": v} for k, v in mine.items()
                 if k in theirs and theirs[k] != v}
     event = {"trial_id": trial_id, "donor": donor, "step": step, "mutation": mutation,
+             "config": mine,
              "donor_digest": meta.get("weights_digest"), "donor_metrics": meta.get("metrics", {})}
     return f"{trial_id}-from-{donor}-{step:07d}", folder, event
 
