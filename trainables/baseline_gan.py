@@ -22,7 +22,7 @@ class BaselineGAN(AdversarialMethod):
 
     def __init__(self, cfg, data, ctx) -> None:
         super().__init__(cfg, data, ctx)
-        g, d = build_pair(cfg.network, data, cfg.latent_dim)
+        g, d = build_pair(cfg.network, data, cfg.latent_dim, **cfg.network_options)
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
         self.opt_g = self.adam(self.g, cfg.lr_g)
         self.opt_d = self.adam(self.d, cfg.lr_d)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainables.context import RunContext
 from trainables.data import DataBundle
+from trainables.losses import d_loss
 
 
 @contextmanager
@@ -43,6 +44,10 @@ class MethodConfig(BaseModel):
     d_steps: int = Field(1, ge=1, description="discriminator steps per generator step")
     loss: Literal["standard", "hinge"] = "standard"
     network: str = Field("auto", description="G/D pair: auto or a name in networks.select")
+    network_options: dict[str, Any] = Field(
+        default_factory=dict, description="keyword options of the network builder (e.g. widths "
+        "g_ch/d_ch; dcgan: variant, cond)",
+    )
 
     @field_validator("network")
     @classmethod
@@ -124,6 +129,17 @@ class AdversarialMethod(GANMethod):
     def latent(self, n: int) -> torch.Tensor:
         z = torch.randn(n, self.cfg.latent_dim, generator=self.ctx.generator)
         return z.to(self.ctx.device)
+
+    def d_step(self, real: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """One D update on `real` and as many fakes from G (with the same conditions c), in
+        one D call: one forward, one backward. Returns the loss."""
+        n = len(real)
+        with torch.no_grad():
+            fake = self.g(self.latent(n), c)
+        logits = self.d(torch.cat([real, fake]), None if c is None else torch.cat([c, c]))
+        loss_d = d_loss(self.cfg.loss, logits[:n], logits[n:])
+        self.step(self.opt_d, self.d, loss_d)
+        return loss_d
 
     def adam(self, module: torch.nn.Module, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(module.parameters(), lr=lr, betas=(self.cfg.beta1, self.cfg.beta2))

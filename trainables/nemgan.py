@@ -170,7 +170,7 @@ class NEMGAN(AdversarialMethod):
         if network == "auto":
             network = "toy_mlp" if is_vector_data(data) else "nemgan_conv"
         opts = {"width": cfg.net_width} if network == "nemgan_conv" else {}
-        g, d = build_pair(network, data, cfg.latent_dim, **opts)
+        g, d = build_pair(network, data, cfg.latent_dim, **opts | cfg.network_options)
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
         self.h = build_inverter(data, cfg.latent_dim, self.k, cfg.net_width).to(ctx.device)
         self.prior = LatentPrior(self._initial_priors(cfg, data), self.learned).to(ctx.device)

@@ -43,7 +43,7 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 from trainables.guide import guide, in_partition, lam
-from trainables.losses import d_loss, g_loss
+from trainables.losses import g_loss
 from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair
 from trainables.partitioner import (
@@ -69,9 +69,6 @@ class PGMGANConfig(MethodConfig):
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     loss: Literal["standard", "hinge"] = "hinge"
-    network_options: dict[str, Any] = Field(
-        default_factory=dict, description="keyword options of the network builder (widths...)"
-    )
     lambda_schedule: Literal["constant", "linear", "cosine", "exponential"] = "linear"
     lambda_start: float = Field(6.0, ge=0)
     lambda_end: float = Field(1e-4, ge=0)
@@ -250,12 +247,7 @@ class PGMGAN(AdversarialMethod):
         n = self.ctx.local_batch(self.cfg.batch_size)
         for _ in range(self.cfg.d_steps):
             real, idx = self.real_batch_with_index(n)
-            c = self.labels[idx].to(self.ctx.device)
-            with torch.no_grad():
-                fake = self.g(self.latent(n), c)
-            logits = self.d(torch.cat([real, fake]), torch.cat([c, c]))
-            loss_d = d_loss(self.cfg.loss, logits[:n], logits[n:])
-            self.step(self.opt_d, self.d, loss_d)
+            loss_d = self.d_step(real, self.labels[idx].to(self.ctx.device))
         c = self.draw_partitions(n)
         fake = self.g(self.latent(n), c)
         adv = g_loss(self.cfg.loss, self.d(fake, c))

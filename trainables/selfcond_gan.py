@@ -36,7 +36,7 @@ import torch.distributed as dist
 from pydantic import Field
 
 from trainables import clustering
-from trainables.losses import d_loss, g_loss
+from trainables.losses import g_loss
 from trainables.method import AdversarialMethod, MethodConfig, eval_mode
 from trainables.networks.select import build_pair, is_vector_data
 
@@ -60,10 +60,6 @@ class SelfCondConfig(MethodConfig):
     clustering: Literal["batch", "online"] = "batch"
     labels: Literal["self", "random", "true"] = "self"
     matching: bool = True
-    network_options: dict[str, Any] = Field(
-        default_factory=dict, description="keyword options of the network builder (e.g. widths "
-        "g_ch/d_ch, variant, cond of dcgan)",
-    )
 
 
 def with_data_defaults(cfg: SelfCondConfig, data) -> SelfCondConfig:
@@ -88,12 +84,8 @@ class SelfCondGAN(AdversarialMethod):
             self.k = cfg.k
         if self.k > len(data.x):
             raise ValueError(f"k={self.k} clusters but only {len(data.x)} points in {data.name}")
-        try:
-            g, d = build_pair(cfg.network, data, cfg.latent_dim, n_classes=self.k, d_out=self.k,
-                              **cfg.network_options)
-        except TypeError as exc:  # an option the builder does not take
-            raise ValueError(f"network_options {cfg.network_options} for network "
-                             f"{cfg.network!r}: {exc}") from exc
+        g, d = build_pair(cfg.network, data, cfg.latent_dim, n_classes=self.k, d_out=self.k,
+                          **cfg.network_options)
         if not hasattr(d, "features"):
             raise ValueError(f"network {cfg.network!r}: D has no features() to cluster on")
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
@@ -263,11 +255,7 @@ class SelfCondGAN(AdversarialMethod):
             else:
                 c = self.assign[idx].to(self.ctx.device)
             # x ~ uniform with its label is c ~ P_π then x ~ π_c; the fakes share those c (Eq. 1).
-            with torch.no_grad():
-                fake = self.g(self.latent(n), c)
-            logits = self.d(torch.cat([real, fake]), torch.cat([c, c]))
-            loss_d = d_loss(self.cfg.loss, logits[:n], logits[n:])
-            self.step(self.opt_d, self.d, loss_d)
+            loss_d = self.d_step(real, c)
         c = self.draw_conditions(n)
         loss_g = g_loss(self.cfg.loss, self.d(self.g(self.latent(n), c), c))
         self.step(self.opt_g, self.g, loss_g)

@@ -96,9 +96,6 @@ class SimplicialConfig(MethodConfig):
         "eval_features when the context carries it, else the data set's reference classifier), "
         "raw, inception, classifier:<dataset>; vectors are always compared raw",
     )
-    network_options: dict[str, Any] = Field(
-        default_factory=dict, description="keyword options of the network builder (e.g. widths)"
-    )
 
     @model_validator(mode="after")
     def _anchors_fit(self) -> SimplicialConfig:
@@ -130,12 +127,7 @@ class SimplicialGAN(AdversarialMethod):
         )
         self.use_mi = self.simplicial is not None and cfg.mi_weight > 0
         d_out = 1 + cfg.n_anchors if self.use_mi else 1
-        try:
-            g, d = build_pair(cfg.network, data, cfg.latent_dim, d_out=d_out,
-                              **cfg.network_options)
-        except TypeError as exc:  # an option the builder does not take
-            raise ValueError(f"network_options {cfg.network_options} for network "
-                             f"{cfg.network!r}: {exc}") from exc
+        g, d = build_pair(cfg.network, data, cfg.latent_dim, d_out=d_out, **cfg.network_options)
         if self.use_mi and not hasattr(d, "features"):
             raise ValueError(f"network {cfg.network!r}: D has no features() for the MI head")
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)

@@ -14,6 +14,7 @@ Builders are imported lazily from ``NETWORKS`` (name → "module:function"); eac
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any
 
 from torch import nn
@@ -49,4 +50,9 @@ def build_pair(
         raise ValueError(f"network: {network!r} is not one of {sorted(NETWORKS)}")
     module, fn = NETWORKS[network].split(":")
     builder = getattr(importlib.import_module(module), fn)
+    try:  # an option the builder does not take: say which setting, not a bare TypeError
+        inspect.signature(builder).bind(data, latent_dim, n_classes=n_classes, d_out=d_out,
+                                        **options)
+    except TypeError as exc:
+        raise ValueError(f"network_options {options} for network {network!r}: {exc}") from None
     return builder(data, latent_dim, n_classes=n_classes, d_out=d_out, **options)
