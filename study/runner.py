@@ -36,9 +36,10 @@ from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experi
 from study.trial import root_cause
 
 # Final metrics kept in the results table (besides the study's own metrics).
-_RESULT_METRICS = ("step", "modes", "high_quality_pct", "reverse_kl", "reverse_kl_log10", "fid",
-                   "is_mean", "precision", "recall", "density", "coverage", "nmi", "ari",
-                   "purity", "cluster_acc", "acceptance_rate", "time_total_s")
+_RESULT_METRICS = ("step", "modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl",
+                   "reverse_kl_log10", "fid", "is_mean", "precision", "recall", "density",
+                   "coverage", "nmi", "ari", "purity", "cluster_acc", "acceptance_rate",
+                   "time_total_s")
 
 
 @dataclass

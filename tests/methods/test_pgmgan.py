@@ -139,6 +139,27 @@ def test_partition_stage_is_computed_once_and_reused(tmp_path):
     assert len(list(tmp_path.glob("*.pt"))) == 3
 
 
+def test_kmeans_partitioner_keeps_the_guide_on_the_scale_of_the_data(tmp_path):
+    """k = 50 on 25 modes splits Gaussians in two: centres 0.1 apart. The guide's slope must
+    follow the typical gap between centres, not that smallest one (which gave logits of ±3e4
+    and a guide that drowned the adversarial loss), while the partition stays exact."""
+    data = load_dataset("grid", n=3000)
+    s = FAST.model_copy(update={"steps": 0, "subset": 3000})
+    labels, state, info = partition_for(data, 50, 0, s, tmp_path)
+    assert info["imitation_acc"] > 0.995  # k-means' Voronoi cells (ties within float error)
+    net = build_partitioner(2, 50, s)
+    net.load_state_dict(state)
+    x = data.x.clone().requires_grad_(True)
+    logits = net(x)
+    assert logits.abs().max() < 20  # the grid spans [-4, 4]²: slopes of order 1
+    # Every point asked for a far partition: the mean margin's slope is about one logit per
+    # unit of distance (the old scale gave thousands).
+    far = guide(logits, (labels + 25) % 50, reduce="mean").sum()
+    (grad,) = torch.autograd.grad(far, x)
+    slope = grad.norm(dim=1).median()
+    assert 0.05 < slope < 2, slope
+
+
 def test_cache_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("STUDY_PARTITION_CACHE", str(tmp_path / "env"))
     _, _, info = partition_for(load_dataset("ring", n=600), 8, 0, FAST)
@@ -173,8 +194,11 @@ def test_short_run_reports_toy_metrics_acceptance_and_nmi(tmp_path):
     reporter = LocalReporter(checkpoint_root=tmp_path / "ckpt")
     last = train_loop(loop_config(tmp_path / "cache"), reporter)
     for key in ("modes", "high_quality_pct", "reverse_kl", "acceptance_rate", "nmi", "purity",
-                "guide", "lambda", "partitions_nonempty"):
+                "guide", "lambda", "partitions_nonempty", "high_quality_pct_box", "modes_box"):
         assert key in last, key
+    # The authors' per-coordinate box contains the Euclidean 3-std disc: never fewer points.
+    assert last["high_quality_pct_box"] >= last["high_quality_pct"]
+    assert last["modes_box"] >= last["modes"]
     assert 0 < last["acceptance_rate"] <= 1 and 0.5 < last["nmi"] <= 1
     assert last["lambda"] == pytest.approx(1e-4)  # lambda_length 10: annealed by step 10
     extra = torch.load(reporter.last_checkpoint / STATE_FILE, weights_only=True)["extra"]

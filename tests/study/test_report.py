@@ -61,7 +61,7 @@ def _md_table(text: str) -> pd.DataFrame:
 
 def test_table_means_and_stds_match_the_parquet(study):
     trials = pd.read_parquet(study["report"] / "trials.parquet")
-    metrics = ["modes", "high_quality_pct", "reverse_kl"]
+    metrics = ["modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl"]
     expect = trials.groupby("lr_g")[metrics].agg(["mean", "std"])
     summary = pd.read_parquet(study["report"] / "summary.parquet").set_index("lr_g")
     md = _md_table((study["report"] / "results.md").read_text())

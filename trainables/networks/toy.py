@@ -45,7 +45,8 @@ class Maxout(nn.Module):
         self.linear = nn.Linear(in_dim, out_dim * pieces)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x).view(-1, self.out_dim, self.pieces).amax(dim=2)
+        # max (with indices) rather than amax: amax's backward counts ties, ~15% slower here.
+        return self.linear(x).view(-1, self.out_dim, self.pieces).max(dim=2).values
 
 
 class ToyDiscriminator(FeatureDiscriminator):
