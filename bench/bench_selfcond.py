@@ -48,7 +48,7 @@ def toy_line(r: dict[str, float]) -> str:
 def run_table(args: argparse.Namespace) -> None:
     cfgs = []
     for dataset in (DATASETS[name] for name in args.datasets):
-        for trainer in ("selfcond_gan", "baseline_gan"):
+        for trainer in args.trainers:
             method = {"batch_size": 100}
             if trainer == "selfcond_gan":
                 method |= {"k": args.k, "recluster_every": args.recluster_every}
@@ -122,6 +122,8 @@ def main() -> None:
     parser.add_argument("--only", choices=["table", "recluster"])
     parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS),
                         default=list(DATASETS))
+    parser.add_argument("--trainers", nargs="+", choices=["selfcond_gan", "baseline_gan"],
+                        default=["selfcond_gan", "baseline_gan"])
     parser.add_argument("--data-root", help="also time an image recluster (Stacked MNIST)")
     parser.add_argument("--image-n", type=int, default=100_000)
     args = parser.parse_args()
