@@ -82,7 +82,7 @@ def evaluate(
             box = toy_metrics(pts, centers, std, box=True)
             metrics |= {"high_quality_pct_box": box["high_quality_pct"],
                         "modes_box": box["modes"]}
-        if artifact_dir is not None and pts.shape[1] == 2:
+        if artifact_dir is not None and dim == 2:
             plot_scatter(data.x.numpy(), pts, artifact_dir / f"samples_step{step:07d}.png", step)
     if artifact_dir is not None:
         conditions_figure(method, data, artifact_dir / f"conditions_step{step:07d}.png", step)
