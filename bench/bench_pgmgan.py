@@ -5,7 +5,8 @@ beside the paper's numbers: ring 8/8 modes, 99.8 % high quality, reverse KL 0.00
 99.8 %, 0.0034 (the paper does not say its number of steps or k for 2D). Partitioner: the
 authors' toy setup by default (k-means, 100 restarts, imitated by the bi-Lipschitz MLP; cached
 per (data, k, seed)); `--partition-init scratch` trains it with Eq. 5 (`--partition-loss`).
-The ring uses the authors' code radius 2 (std 0.01), the grid (2i − 4, 2j − 4) with std 0.05.
+The ring has radius 1 (std 0.01) as in the Self-Cond paper whose data sets these are
+(`--ring-radius 2`: the 2d_mix code), the grid (2i − 4, 2j − 4) with std 0.05.
 `--recipe code2d` trains as the authors' 2D script does (its defaults: 1 D step per G step,
 the standard loss, the guide averaged over partitions; Adam 1e-4 β (0.8, 0.999) of the Self-Cond
 2d_mix code it forks) instead of the paper's image recipe (4 D steps, hinge, Adam 2e-4
@@ -13,7 +14,8 @@ the standard loss, the guide averaged over partitions; Adam 1e-4 β (0.8, 0.999)
 (`--reg_guide`, default 0); here λ runs linearly from 6 to 1e-4 over `--lambda-length` steps
 (default: all of `--steps`), as the paper's schedule does. Metrics use `--eval-samples` (the
 script: 50k) with rejection sampling; `% HQ (box)` is the script's per-coordinate criterion.
-`--jobs N` runs N seeds at a time in separate processes.
+`--jobs N` runs N seeds at a time in separate processes; `--eval-every N` also scores every N
+steps and prints each metric's course.
 (2) seconds per training iteration (4 D steps + 1 G step, batch 100) at k = 10 vs k = 200: the
 generators share every weight but the partition embedding, so the cost should barely move.
 `--timing-image` adds the same for the SN-GAN ResNet pair on 32×32 images (`--image-width` sets
@@ -30,7 +32,13 @@ import statistics
 import time
 
 import torch
-from toy_table import mean_se, run_all  # bench/ is the script's folder
+from toy_table import (  # bench/ is the script's folder
+    DATA_NAMES,
+    mean_se,
+    print_course,
+    run_all,
+    toy_dataset,
+)
 
 from trainables.context import RunContext
 from trainables.data import DataBundle, load_dataset
@@ -38,8 +46,6 @@ from trainables.data.images import image_bundle
 from trainables.loop import seed_everything
 from trainables.pgmgan import PGMGAN, PGMGANConfig
 
-DATASETS = {"ring": {"name": "ring", "options": {"n": 100_000, "radius": 2.0}},
-            "grid": {"name": "grid", "options": {"n": 100_000}}}
 # App. C.1: (modes, % high quality, reverse KL).
 PAPER = {"ring": (8.0, 99.8, 0.0006), "grid": (25.0, 99.8, 0.0034)}
 METRICS = ("modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl")
@@ -58,29 +64,34 @@ def toy_line(r: dict[str, float]) -> str:
 
 
 def run_table(args: argparse.Namespace) -> None:
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     length = args.lambda_length or args.steps
     method = {"k": args.k, "lambda_length": length, "partition_init": args.partition_init,
               "partition_loss": args.partition_loss, "partition_cache": args.cache,
               **RECIPES[args.recipe]}
     if args.partition_labels == "random":  # the paper's "Random Partition ID" ablation
         method["partition_labels"] = "random"
-    cfgs = [{"trainer": "pgmgan", "method": method, "dataset": DATASETS[name], "seed": seed,
-             "steps": args.steps, "eval_every": args.steps, "checkpoint_every": args.steps,
+    cfgs = [{"trainer": "pgmgan", "method": method, "seed": seed,
+             "dataset": toy_dataset(name, args.ring_radius),
+             "steps": args.steps, "eval_every": args.eval_every or args.steps,
+             "checkpoint_every": args.steps,
              "eval_samples": args.eval_samples, "threads": args.threads}
-            for name in args.datasets for seed in range(args.seeds)]
+            for name in args.datasets for seed in seeds]
     t0 = time.perf_counter()
     done = run_all(cfgs, args.jobs, lambda c: f"{c['dataset']['name']} seed {c['seed']}",
                    toy_line)
     wall = time.perf_counter() - t0
-    print(f"\n2D table: {args.seeds} seed(s), {args.steps} steps, k={args.k}, recipe "
+    print(f"\n2D table: {args.seeds} seed(s), {args.steps} steps, ring radius {args.ring_radius}, "
+          f"k={args.k}, recipe "
           f"{args.recipe}, λ linear 6 → 1e-4 over {length} steps, partitioner "
           f"{args.partition_init}, {args.eval_samples} samples evaluated; {wall:.0f} s wall with "
-          f"{args.jobs} job(s), {statistics.fmean(s for _, s in done):.0f} s per run (partition "
+          f"{args.jobs} job(s), {statistics.fmean(s for _, s, _ in done):.0f} s per run (partition "
           "stage included)")
     print(f"{'data':5} {'modes':>14} {'% HQ':>14} {'% HQ (box)':>14} {'reverse KL':>18} "
           f"{'accept':>14}   paper (modes, %, rKL)")
     for j, name in enumerate(args.datasets):
-        results = [r for r, _ in done[j * args.seeds:(j + 1) * args.seeds]]
+        runs = done[j * args.seeds:(j + 1) * args.seeds]
+        results = [r for r, _, _ in runs]
         cells = [mean_se([r[m] for r in results]) for m in METRICS]
         acc = mean_se([r["acceptance_rate"] for r in results])
         print(f"{name:5} {cells[0]:>14} {cells[1]:>14} {cells[2]:>14} {cells[3]:>18} "
@@ -88,6 +99,7 @@ def run_table(args: argparse.Namespace) -> None:
         if "nmi" in results[0]:
             print(f"{'':5} partition nmi {mean_se([r['nmi'] for r in results])}, nonempty "
                   f"{mean_se([r['partitions_nonempty'] for r in results])}")
+        print_course(runs, METRICS + ("acceptance_rate",))
 
 
 def image_data(n: int = 2000, side: int = 32) -> DataBundle:
@@ -145,13 +157,19 @@ def time_iterations(ks: list[int], iters: int, threads: int, cache: str | None,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the seeds run are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--k", type=int, default=50)
+    parser.add_argument("--eval-every", type=int, help="also score every N steps (default: "
+                        "only at the end); the table then prints each metric's course")
     parser.add_argument("--lambda-length", type=int, default=None,
                         help="G steps of the λ schedule (default: --steps)")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="paper")
-    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS),
-                        default=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", choices=DATA_NAMES,
+                        default=list(DATA_NAMES))
+    parser.add_argument("--ring-radius", type=float, default=1.0, help="the paper's text: 1 "
+                        "(means (cos 2πi/8, sin 2πi/8)); the authors' 2d_mix code: 2")
     parser.add_argument("--partition-init", choices=["kmeans", "scratch"], default="kmeans")
     parser.add_argument("--partition-loss", choices=["paper", "scan"], default="paper")
     parser.add_argument("--cache", default=None, help="partition cache folder")

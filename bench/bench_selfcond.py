@@ -4,9 +4,10 @@
 GAN (`baseline_gan`), printed as mean ± standard error beside the paper's numbers. The paper
 says 400 epochs of 100k points at batch 100 (400k steps) and averages ten trials; the authors'
 2d_mix script defaults to 100 epochs (100k steps) and scores 50k samples of G in eval mode with
-a per-coordinate box (`% HQ (box)`, printed beside our Euclidean 3-std disc). The ring uses the
-authors' code radius 2 (std 0.01), the grid (2i − 4, 2j − 4) with std 0.05. `--jobs N` runs N
-seeds at a time in separate processes (one thread each).
+a per-coordinate box (`% HQ (box)`, printed beside our Euclidean 3-std disc). The ring has the
+paper's radius 1 (std 0.01; `--ring-radius 2` is the authors' code), the grid (2i − 4, 2j − 4)
+with std 0.05. `--jobs N` runs N seeds at a time in separate processes (one thread each);
+`--eval-every N` scores every N steps too and prints the course of each metric.
 (2) wall time of one recluster (D features of the subset, k-means, labelling all 100k points) at
 10k and 25k subset points: the first (k-means++, 10 restarts) and a warm-started one. With
 `--data-root`, the same on Stacked MNIST 32×32 (`--image-n` triples) with the paper's DCGAN D
@@ -23,15 +24,19 @@ import statistics
 import time
 
 import torch
-from toy_table import mean_se, run_all  # bench/ is the script's folder
+from toy_table import (  # bench/ is the script's folder
+    DATA_NAMES,
+    mean_se,
+    print_course,
+    run_all,
+    toy_dataset,
+)
 
 from trainables.context import RunContext
 from trainables.data import load_dataset
 from trainables.loop import seed_everything
 from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN
 
-DATASETS = {"ring": {"name": "ring", "options": {"n": 100_000, "radius": 2.0}},
-            "grid": {"name": "grid", "options": {"n": 100_000}}}
 # Table 1 of the paper: (modes, % high quality, reverse KL), mean over ten trials.
 PAPER = {
     ("selfcond_gan", "ring"): (8.0, 99.5, 0.0014), ("selfcond_gan", "grid"): (25.0, 99.5, 0.0063),
@@ -46,27 +51,29 @@ def toy_line(r: dict[str, float]) -> str:
 
 
 def run_table(args: argparse.Namespace) -> None:
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     cfgs = []
-    for dataset in (DATASETS[name] for name in args.datasets):
+    for dataset in (toy_dataset(name, args.ring_radius) for name in args.datasets):
         for trainer in args.trainers:
             method = {"batch_size": 100}
             if trainer == "selfcond_gan":
                 method |= {"k": args.k, "recluster_every": args.recluster_every}
             cfgs += [{"trainer": trainer, "method": method, "dataset": dataset, "seed": seed,
-                      "steps": args.steps, "eval_every": args.steps,
+                      "steps": args.steps, "eval_every": args.eval_every or args.steps,
                       "checkpoint_every": args.steps, "eval_samples": args.eval_samples,
-                      "threads": args.threads} for seed in range(args.seeds)]
+                      "threads": args.threads} for seed in seeds]
     t0 = time.perf_counter()
     done = run_all(cfgs, args.jobs, lambda c: f"{c['dataset']['name']} {c['trainer']} seed "
                    f"{c['seed']}", toy_line)
     wall = time.perf_counter() - t0
-    print(f"\n2D table: {args.seeds} seed(s), {args.steps} steps, k={args.k}, recluster every "
+    print(f"\n2D table: {args.seeds} seed(s), {args.steps} steps, ring radius {args.ring_radius}, "
+          f"k={args.k}, recluster every "
           f"{args.recluster_every}, {args.eval_samples} samples evaluated; {wall:.0f} s wall "
-          f"with {args.jobs} job(s), {statistics.fmean(s for _, s in done):.0f} s per run")
+          f"with {args.jobs} job(s), {statistics.fmean(s for _, s, _ in done):.0f} s per run")
     print(f"{'data':5} {'method':13} {'modes':>14} {'% HQ':>14} {'% HQ (box)':>14} "
           f"{'reverse KL':>18}   paper (modes, %, rKL)")
     for i in range(0, len(cfgs), args.seeds):
-        results = [r for r, _ in done[i:i + args.seeds]]
+        results = [r for r, _, _ in done[i:i + args.seeds]]
         data_name, trainer = cfgs[i]["dataset"]["name"], cfgs[i]["trainer"]
         cells = [mean_se([r[m] for r in results]) for m in METRICS]
         paper = PAPER[(trainer, data_name)]
@@ -76,6 +83,7 @@ def run_table(args: argparse.Namespace) -> None:
             nmi = mean_se([r["nmi"] for r in results])
             pur = mean_se([r["purity"] for r in results])
             print(f"{'':19} nmi {nmi}, purity {pur} (paper ring 1.0/1.0, grid 0.9716/0.9921)")
+        print_course(done[i:i + args.seeds], METRICS)
 
 
 def time_recluster(
@@ -112,16 +120,22 @@ def time_recluster(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the seeds run are first-seed .. first-seed + seeds - 1")
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--recluster-every", type=int, default=5000)
+    parser.add_argument("--eval-every", type=int, help="also score every N steps (default: "
+                        "only at the end); the table then prints each metric's course")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
     parser.add_argument("--eval-samples", type=int, default=50_000,
                         help="samples the final metrics use (the authors' code: 50k)")
     parser.add_argument("--only", choices=["table", "recluster"])
-    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS),
-                        default=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", choices=DATA_NAMES,
+                        default=list(DATA_NAMES))
+    parser.add_argument("--ring-radius", type=float, default=1.0, help="the paper's text: 1 "
+                        "(means (cos 2πi/8, sin 2πi/8)); the authors' 2d_mix code: 2")
     parser.add_argument("--trainers", nargs="+", choices=["selfcond_gan", "baseline_gan"],
                         default=["selfcond_gan", "baseline_gan"])
     parser.add_argument("--data-root", help="also time an image recluster (Stacked MNIST)")

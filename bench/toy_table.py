@@ -2,7 +2,9 @@
 
 Each run is one `train_loop` call (a seed of one configuration) in its own process, so `--jobs`
 runs use that many cores with one thread each: the toy networks are too small for intra-op
-threads to pay, while independent seeds scale with the cores.
+threads to pay, while independent seeds scale with the cores. Every evaluation a run makes is
+kept (and printed as it happens), so `--eval-every` gives the course of a metric over training
+as well as its final value.
 """
 
 from __future__ import annotations
@@ -13,9 +15,24 @@ import statistics
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from trainables.loop import LocalReporter, train_loop
+
+Done = tuple[dict[str, float], float, list[dict[str, float]]]  # final, seconds, evaluations
+DATA_NAMES = ("ring", "grid")
+
+
+def toy_dataset(name: str, ring_radius: float) -> dict[str, Any]:
+    """The 2D data set of the tables: 100k points; the ring's 8 std-0.01 Gaussians on a circle
+    of `ring_radius` (the Self-Cond paper's text: 1; the authors' 2d_mix code: 2), the grid's
+    25 std-0.05 Gaussians at (2i − 4, 2j − 4)."""
+    options: dict[str, Any] = {"n": 100_000}
+    if name == "ring":
+        options["radius"] = ring_radius
+    return {"name": name, "options": options}
 
 
 def mean_se(values: list[float]) -> str:
@@ -24,29 +41,65 @@ def mean_se(values: list[float]) -> str:
     return f"{m:.4g} ± {se:.2g}"
 
 
-def _run(cfg: dict[str, Any]) -> tuple[dict[str, float], float]:
+@dataclass
+class _PrintingReporter(LocalReporter):
+    """Keeps every evaluation and prints intermediate ones (the final one is printed by
+    `run_all`), so a long run shows its progress."""
+
+    label: str = ""
+    line: Callable[[dict[str, float]], str] | None = None
+    steps: int = 0
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        super().report(metrics, checkpoint_dir)
+        if self.line is not None and metrics["step"] < self.steps:
+            print(f"    {self.label} step {metrics['step']}: {self.line(metrics)}", flush=True)
+
+
+def _run(cfg: dict[str, Any], label: str, line: Callable[[dict[str, float]], str]) -> Done:
     t0 = time.perf_counter()
-    result = train_loop(cfg, LocalReporter())
-    return result, time.perf_counter() - t0
+    reporter = _PrintingReporter(label=label, line=line, steps=cfg["steps"])
+    result = train_loop(cfg, reporter)
+    evals = [{k: float(v) for k, v in h.items() if not isinstance(v, str)}
+             for h in reporter.history]
+    return result, time.perf_counter() - t0, evals
 
 
 def run_all(
     cfgs: list[dict[str, Any]], jobs: int, describe: Callable[[dict[str, Any]], str],
     line: Callable[[dict[str, float]], str],
-) -> list[tuple[dict[str, float], float]]:
-    """(final metrics, wall seconds) of every config, in the order given; prints each run's
-    `describe(cfg): line(result)` as it finishes."""
-    out: list[tuple[dict[str, float], float] | None] = [None] * len(cfgs)
+) -> list[Done]:
+    """(final metrics, wall seconds, every evaluation) of each config, in the order given;
+    prints each run's `describe(cfg): line(result)` as it finishes."""
+    out: list[Done | None] = [None] * len(cfgs)
+
+    def show(i: int) -> None:
+        result, seconds, _ = out[i]  # type: ignore[misc]
+        print(f"  {describe(cfgs[i])}: {line(result)} ({seconds:.0f} s)", flush=True)
+
     if jobs <= 1:
         for i, cfg in enumerate(cfgs):
-            out[i] = _run(cfg)
-            print(f"  {describe(cfg)}: {line(out[i][0])} ({out[i][1]:.0f} s)", flush=True)
+            out[i] = _run(cfg, describe(cfg), line)
+            show(i)
         return out  # type: ignore[return-value]
     ctx = multiprocessing.get_context("spawn")  # no forked torch / OpenMP state
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = {pool.submit(_run, cfg): i for i, cfg in enumerate(cfgs)}
+        futures = {pool.submit(_run, cfg, describe(cfg), line): i for i, cfg in enumerate(cfgs)}
         for fut in as_completed(futures):
-            i = futures[fut]
-            out[i] = fut.result()
-            print(f"  {describe(cfgs[i])}: {line(out[i][0])} ({out[i][1]:.0f} s)", flush=True)
+            out[futures[fut]] = fut.result()
+            show(futures[fut])
     return out  # type: ignore[return-value]
+
+
+def print_course(done: list[Done], metrics: tuple[str, ...], indent: str = "  ") -> None:
+    """Mean ± standard error over the runs of one configuration at each evaluation step
+    (printed only when the runs evaluated more than once)."""
+    steps = sorted({int(e["step"]) for _, _, evals in done for e in evals})
+    if len(steps) < 2:
+        return
+    print(f"{indent}{'step':>7} " + " ".join(f"{m:>22}" for m in metrics))
+    for step in steps:
+        at = [e for _, _, evals in done for e in evals if int(e["step"]) == step]
+        cells = [mean_se([e[m] for e in at]) if all(m in e for e in at) else "-"
+                 for m in metrics]
+        print(f"{indent}{step:>7} " + " ".join(f"{c:>22}" for c in cells))

@@ -13,6 +13,8 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -89,6 +91,28 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextmanager
+def evaluation_rng(ctx: RunContext, step: int) -> Iterator[None]:
+    """Evaluation draws from streams seeded by (seed, step) and leaves every training stream
+    as it found it, so a run's trajectory does not depend on how often it is evaluated (it
+    did: drawing 50k eval latents from the training generator changed every later batch)."""
+    saved = (ctx.generator.get_state(), torch.get_rng_state(), np.random.get_state(),
+             random.getstate())
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    eval_seed = (ctx.seed * 1_000_003 + step) % 2**63
+    ctx.generator.manual_seed(eval_seed)
+    torch.manual_seed(eval_seed)
+    try:
+        yield
+    finally:
+        ctx.generator.set_state(saved[0])
+        torch.set_rng_state(saved[1])
+        np.random.set_state(saved[2])
+        random.setstate(saved[3])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
 def _device(rank: int) -> torch.device:
     if torch.cuda.is_available():
         local = int(os.environ.get("LOCAL_RANK", rank))
@@ -159,8 +183,9 @@ def train_loop(
         metrics |= live_rates(method) | first_extra
         first_extra = {}
         if rank == 0:
-            metrics |= evaluate(method, data, cfg.eval_samples, step, artifacts,
-                                features=cfg.eval_features)
+            with evaluation_rng(ctx, step):
+                metrics |= evaluate(method, data, cfg.eval_samples, step, artifacts,
+                                    features=cfg.eval_features)
         last = {k: float(v) for k, v in metrics.items() if not isinstance(v, str)}
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) if do_ckpt else None
