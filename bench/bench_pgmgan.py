@@ -33,10 +33,12 @@ import time
 
 import torch
 from toy_table import (  # bench/ is the script's folder
-    DATA_NAMES,
+    add_table_arguments,
+    loop_fields,
     mean_se,
     print_course,
     run_all,
+    table_seeds,
     toy_dataset,
 )
 
@@ -64,7 +66,6 @@ def toy_line(r: dict[str, float]) -> str:
 
 
 def run_table(args: argparse.Namespace) -> None:
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
     length = args.lambda_length or args.steps
     method = {"k": args.k, "lambda_length": length, "partition_init": args.partition_init,
               "partition_loss": args.partition_loss, "partition_cache": args.cache,
@@ -72,11 +73,8 @@ def run_table(args: argparse.Namespace) -> None:
     if args.partition_labels == "random":  # the paper's "Random Partition ID" ablation
         method["partition_labels"] = "random"
     cfgs = [{"trainer": "pgmgan", "method": method, "seed": seed,
-             "dataset": toy_dataset(name, args.ring_radius),
-             "steps": args.steps, "eval_every": args.eval_every or args.steps,
-             "checkpoint_every": args.steps,
-             "eval_samples": args.eval_samples, "threads": args.threads}
-            for name in args.datasets for seed in seeds]
+             "dataset": toy_dataset(name, args.ring_radius), **loop_fields(args)}
+            for name in args.datasets for seed in table_seeds(args)]
     t0 = time.perf_counter()
     done = run_all(cfgs, args.jobs, lambda c: f"{c['dataset']['name']} seed {c['seed']}",
                    toy_line)
@@ -156,20 +154,12 @@ def time_iterations(ks: list[int], iters: int, threads: int, cache: str | None,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="the seeds run are first-seed .. first-seed + seeds - 1")
+    add_table_arguments(parser)
     parser.add_argument("--steps", type=int, default=50_000)
     parser.add_argument("--k", type=int, default=50)
-    parser.add_argument("--eval-every", type=int, help="also score every N steps (default: "
-                        "only at the end); the table then prints each metric's course")
     parser.add_argument("--lambda-length", type=int, default=None,
                         help="G steps of the λ schedule (default: --steps)")
     parser.add_argument("--recipe", choices=sorted(RECIPES), default="paper")
-    parser.add_argument("--datasets", nargs="+", choices=DATA_NAMES,
-                        default=list(DATA_NAMES))
-    parser.add_argument("--ring-radius", type=float, default=1.0, help="the paper's text: 1 "
-                        "(means (cos 2πi/8, sin 2πi/8)); the authors' 2d_mix code: 2")
     parser.add_argument("--partition-init", choices=["kmeans", "scratch"], default="kmeans")
     parser.add_argument("--partition-loss", choices=["paper", "scan"], default="paper")
     parser.add_argument("--cache", default=None, help="partition cache folder")
@@ -179,10 +169,6 @@ def main() -> None:
                         help="also time the SN-GAN ResNet pair on 32×32 images")
     parser.add_argument("--image-width", type=int, default=16)
     parser.add_argument("--image-iters", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--jobs", type=int, default=1, help="table runs in parallel processes")
-    parser.add_argument("--eval-samples", type=int, default=50_000,
-                        help="samples the final metrics use (the authors' 2D code: 50k)")
     parser.add_argument("--partition-labels", choices=["learned", "random"], default="learned")
     parser.add_argument("--only", choices=["table", "timing"])
     args = parser.parse_args()

@@ -25,10 +25,12 @@ import time
 
 import torch
 from toy_table import (  # bench/ is the script's folder
-    DATA_NAMES,
+    add_table_arguments,
+    loop_fields,
     mean_se,
     print_course,
     run_all,
+    table_seeds,
     toy_dataset,
 )
 
@@ -51,7 +53,6 @@ def toy_line(r: dict[str, float]) -> str:
 
 
 def run_table(args: argparse.Namespace) -> None:
-    seeds = range(args.first_seed, args.first_seed + args.seeds)
     cfgs = []
     for dataset in (toy_dataset(name, args.ring_radius) for name in args.datasets):
         for trainer in args.trainers:
@@ -59,9 +60,7 @@ def run_table(args: argparse.Namespace) -> None:
             if trainer == "selfcond_gan":
                 method |= {"k": args.k, "recluster_every": args.recluster_every}
             cfgs += [{"trainer": trainer, "method": method, "dataset": dataset, "seed": seed,
-                      "steps": args.steps, "eval_every": args.eval_every or args.steps,
-                      "checkpoint_every": args.steps, "eval_samples": args.eval_samples,
-                      "threads": args.threads} for seed in seeds]
+                      **loop_fields(args)} for seed in table_seeds(args)]
     t0 = time.perf_counter()
     done = run_all(cfgs, args.jobs, lambda c: f"{c['dataset']['name']} {c['trainer']} seed "
                    f"{c['seed']}", toy_line)
@@ -119,23 +118,11 @@ def time_recluster(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--first-seed", type=int, default=0,
-                        help="the seeds run are first-seed .. first-seed + seeds - 1")
+    add_table_arguments(parser)
     parser.add_argument("--steps", type=int, default=100_000)
     parser.add_argument("--k", type=int, default=50)
     parser.add_argument("--recluster-every", type=int, default=5000)
-    parser.add_argument("--eval-every", type=int, help="also score every N steps (default: "
-                        "only at the end); the table then prints each metric's course")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
-    parser.add_argument("--jobs", type=int, default=1, help="runs in parallel processes")
-    parser.add_argument("--eval-samples", type=int, default=50_000,
-                        help="samples the final metrics use (the authors' code: 50k)")
     parser.add_argument("--only", choices=["table", "recluster"])
-    parser.add_argument("--datasets", nargs="+", choices=DATA_NAMES,
-                        default=list(DATA_NAMES))
-    parser.add_argument("--ring-radius", type=float, default=1.0, help="the paper's text: 1 "
-                        "(means (cos 2πi/8, sin 2πi/8)); the authors' 2d_mix code: 2")
     parser.add_argument("--trainers", nargs="+", choices=["selfcond_gan", "baseline_gan"],
                         default=["selfcond_gan", "baseline_gan"])
     parser.add_argument("--data-root", help="also time an image recluster (Stacked MNIST)")

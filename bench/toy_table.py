@@ -9,6 +9,7 @@ as well as its final value.
 
 from __future__ import annotations
 
+import argparse
 import math
 import multiprocessing
 import statistics
@@ -33,6 +34,33 @@ def toy_dataset(name: str, ring_radius: float) -> dict[str, Any]:
     if name == "ring":
         options["radius"] = ring_radius
     return {"name": name, "options": options}
+
+
+def add_table_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both 2D-table benchmarks share (each sets its own `--steps`)."""
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0,
+                        help="the seeds run are first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--eval-every", type=int, help="also score every N steps (default: "
+                        "only at the end); the table then prints each metric's course")
+    parser.add_argument("--eval-samples", type=int, default=50_000,
+                        help="samples the metrics use (the authors' 2D code: 50k)")
+    parser.add_argument("--datasets", nargs="+", choices=DATA_NAMES, default=list(DATA_NAMES))
+    parser.add_argument("--ring-radius", type=float, default=1.0, help="the paper's text: 1 "
+                        "(means (cos 2πi/8, sin 2πi/8)); the authors' 2d_mix code: 2")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--jobs", type=int, default=1, help="table runs in parallel processes")
+
+
+def table_seeds(args: argparse.Namespace) -> range:
+    return range(args.first_seed, args.first_seed + args.seeds)
+
+
+def loop_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The `train_loop` settings of one table run, besides trainer, method, data and seed."""
+    return {"steps": args.steps, "eval_every": args.eval_every or args.steps,
+            "checkpoint_every": args.steps, "eval_samples": args.eval_samples,
+            "threads": args.threads}
 
 
 def mean_se(values: list[float]) -> str:
