@@ -34,9 +34,13 @@ import time
 import torch
 from toy_table import (  # bench/ is the script's folder
     add_table_arguments,
+    course_metrics,
+    live_line,
     loop_fields,
     mean_se,
+    method_fields,
     print_course,
+    print_live,
     run_all,
     table_seeds,
     toy_dataset,
@@ -61,15 +65,16 @@ RECIPES = {
 
 def toy_line(r: dict[str, float]) -> str:
     return (f"modes {r['modes']:.0f}, HQ {r['high_quality_pct']:.2f} % (box "
-            f"{r['high_quality_pct_box']:.2f} %), rKL {r['reverse_kl']:.4f}, acceptance "
-            f"{r['acceptance_rate']:.3f}, nmi {r['nmi']:.3f}")
+            f"{r['high_quality_pct_box']:.2f} %), rKL {r['reverse_kl']:.4f}, spread "
+            f"{r['mode_spread']:.2f}, acceptance "
+            f"{r['acceptance_rate']:.3f}, nmi {r['nmi']:.3f}{live_line(r)}")
 
 
 def run_table(args: argparse.Namespace) -> None:
     length = args.lambda_length or args.steps
     method = {"k": args.k, "lambda_length": length, "partition_init": args.partition_init,
               "partition_loss": args.partition_loss, "partition_cache": args.cache,
-              **RECIPES[args.recipe]}
+              **RECIPES[args.recipe], **method_fields(args)}
     if args.partition_labels == "random":  # the paper's "Random Partition ID" ablation
         method["partition_labels"] = "random"
     cfgs = [{"trainer": "pgmgan", "method": method, "seed": seed,
@@ -97,7 +102,8 @@ def run_table(args: argparse.Namespace) -> None:
         if "nmi" in results[0]:
             print(f"{'':5} partition nmi {mean_se([r['nmi'] for r in results])}, nonempty "
                   f"{mean_se([r['partitions_nonempty'] for r in results])}")
-        print_course(runs, METRICS + ("acceptance_rate",))
+        print_live(results, f"{'':5} ")
+        print_course(runs, course_metrics(METRICS + ("acceptance_rate",), args.g_ema))
 
 
 def image_data(n: int = 2000, side: int = 32) -> DataBundle:

@@ -26,9 +26,13 @@ import time
 import torch
 from toy_table import (  # bench/ is the script's folder
     add_table_arguments,
+    course_metrics,
+    live_line,
     loop_fields,
     mean_se,
+    method_fields,
     print_course,
+    print_live,
     run_all,
     table_seeds,
     toy_dataset,
@@ -49,14 +53,15 @@ METRICS = ("modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl")
 
 def toy_line(r: dict[str, float]) -> str:
     return (f"modes {r['modes']:.0f}, HQ {r['high_quality_pct']:.2f} % (box "
-            f"{r['high_quality_pct_box']:.2f} %), rKL {r['reverse_kl']:.4f}")
+            f"{r['high_quality_pct_box']:.2f} %), rKL {r['reverse_kl']:.4f}, spread "
+            f"{r['mode_spread']:.2f}{live_line(r)}")
 
 
 def run_table(args: argparse.Namespace) -> None:
     cfgs = []
     for dataset in (toy_dataset(name, args.ring_radius) for name in args.datasets):
         for trainer in args.trainers:
-            method = {"batch_size": 100}
+            method = {"batch_size": 100, **method_fields(args)}
             if trainer == "selfcond_gan":
                 method |= {"k": args.k, "recluster_every": args.recluster_every}
             cfgs += [{"trainer": trainer, "method": method, "dataset": dataset, "seed": seed,
@@ -82,7 +87,8 @@ def run_table(args: argparse.Namespace) -> None:
             nmi = mean_se([r["nmi"] for r in results])
             pur = mean_se([r["purity"] for r in results])
             print(f"{'':19} nmi {nmi}, purity {pur} (paper ring 1.0/1.0, grid 0.9716/0.9921)")
-        print_course(done[i:i + args.seeds], METRICS)
+        print_live(results, f"{'':19}")
+        print_course(done[i:i + args.seeds], course_metrics(METRICS, args.g_ema))
 
 
 def time_recluster(

@@ -50,6 +50,9 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
                         "(means (cos 2πi/8, sin 2πi/8)); the authors' 2d_mix code: 2")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--jobs", type=int, default=1, help="table runs in parallel processes")
+    parser.add_argument("--g-ema", type=float, default=0.0, help="score a moving average of G "
+                        "with this decay (e.g. 0.999; G itself is scored too, as live_*); "
+                        "0: G only, as the papers do")
 
 
 def table_seeds(args: argparse.Namespace) -> range:
@@ -61,6 +64,38 @@ def loop_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {"steps": args.steps, "eval_every": args.eval_every or args.steps,
             "checkpoint_every": args.steps, "eval_samples": args.eval_samples,
             "threads": args.threads}
+
+
+def method_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The method settings every table run shares (the averaged G when asked for)."""
+    return {"g_ema": args.g_ema} if args.g_ema > 0 else {}
+
+
+LIVE = ("live_modes", "live_high_quality_pct", "live_high_quality_pct_box", "live_reverse_kl",
+        "live_mode_spread")
+SPREAD = ("mode_spread",)  # 1: each mode as wide as the data's; HQ rewards narrower ones
+
+
+def course_metrics(base: tuple[str, ...], g_ema: float) -> tuple[str, ...]:
+    """The metrics a course prints: the table's, the spread and, with an average, G's own."""
+    return base + SPREAD + (("live_high_quality_pct_box", "live_mode_spread") if g_ema else ())
+
+
+def live_line(r: dict[str, float]) -> str:
+    """G's own scores in a run that also scores its average ("" when there is none)."""
+    if "live_reverse_kl" not in r:
+        return ""
+    return (f" | G itself: modes {r['live_modes']:.0f}, HQ {r['live_high_quality_pct']:.2f} % "
+            f"(box {r['live_high_quality_pct_box']:.2f} %), rKL {r['live_reverse_kl']:.4f}, "
+            f"spread {r['live_mode_spread']:.2f}")
+
+
+def print_live(results: list[dict[str, float]], indent: str) -> None:
+    print(f"{indent}mode spread (1 = the data's) {mean_se([r['mode_spread'] for r in results])}")
+    if "live_reverse_kl" in results[0]:
+        cells = [mean_se([r[m] for r in results]) for m in LIVE]
+        print(f"{indent}G itself (not averaged): modes {cells[0]}, HQ {cells[1]}, "
+              f"box {cells[2]}, rKL {cells[3]}, mode spread {cells[4]}")
 
 
 def mean_se(values: list[float]) -> str:

@@ -6,6 +6,10 @@ Reference: Self-Conditioned GAN, ``2d_mix/evaluation.py::percent_good_pts`` (and
   ``< 3·std`` (the papers' wording); ``box=True``: the authors' code, every coordinate
   ``|x_j − μ_j| < 3·std`` for some mean (strict, as the code).
 - ``modes``: number of modes with at least one high-quality sample.
+- ``mode_spread``: median distance of the samples to their nearest mean over the same median
+  for real samples (std·median of χ_D): 1 for a generator that matches each mode's spread,
+  below 1 for one that piles samples on the means. High quality alone rewards the latter
+  (a real sample scores 98.9 % in 2D, a point mass 100 %).
 - ``reverse_kl``: Σ_i p_i ln(K p_i) over modes with p_i > 0, natural log. The authors' code
   assigns *every* sample to its nearest mean and divides by the number of samples
   (``kl_over="all"``, default); ``kl_over="high_quality"`` uses only high-quality samples
@@ -52,7 +56,8 @@ def hq_radius(std: float, dim: int, n_std: float = 3.0) -> float:
 def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool = False,
                 kl_over: Literal["all", "high_quality"] = "all",
                 chunk: int = 4096, radius: float | None = None) -> dict[str, float]:
-    """``{"modes", "high_quality_pct", "reverse_kl"}`` of (N, D) samples vs (M, D) mode means.
+    """``{"modes", "high_quality_pct", "mode_spread", "reverse_kl"}`` of (N, D) samples vs (M, D)
+    mode means.
 
     ``high_quality_pct`` is a percentage in [0, 100]. ``radius`` overrides the 3·std threshold
     (see `hq_radius` for mixtures in more than 2 dimensions).
@@ -71,10 +76,12 @@ def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool 
     nearest = np.empty(x.shape[0], dtype=np.int64)
     hq = np.empty(x.shape[0], dtype=bool)
     hq_mode = np.empty(x.shape[0], dtype=np.int64)
+    near_dist = np.empty(x.shape[0])
     for s in range(0, x.shape[0], chunk):
         diff = x[s:s + chunk, None, :] - c[None, :, :]  # (b, M, D)
         dist = np.sqrt((diff**2).sum(axis=2))
         nearest[s:s + chunk] = dist.argmin(axis=1)
+        near_dist[s:s + chunk] = dist.min(axis=1)
         if box:
             inside = (np.abs(diff) < thr).all(axis=2)
             hq[s:s + chunk] = inside.any(axis=1)
@@ -85,4 +92,8 @@ def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool 
     modes = int(np.unique(hq_mode[hq]).size)
     assign = nearest if kl_over == "all" else nearest[hq]
     kl = reverse_kl(np.bincount(assign, minlength=m)) if assign.size else float("nan")
-    return {"modes": modes, "high_quality_pct": 100.0 * float(hq.mean()), "reverse_kl": kl}
+    from scipy.stats import chi2
+
+    spread = float(np.median(near_dist) / (std * np.sqrt(chi2.ppf(0.5, x.shape[1]))))
+    return {"modes": modes, "high_quality_pct": 100.0 * float(hq.mean()), "mode_spread": spread,
+            "reverse_kl": kl}

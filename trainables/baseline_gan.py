@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from trainables.losses import d_loss, g_loss
-from trainables.method import AdversarialMethod, MethodConfig, eval_mode
+from trainables.method import AdversarialMethod, MethodConfig
 from trainables.networks.select import build_pair
 
 
@@ -24,6 +24,7 @@ class BaselineGAN(AdversarialMethod):
         super().__init__(cfg, data, ctx)
         g, d = build_pair(cfg.network, data, cfg.latent_dim, **cfg.network_options)
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
+        self.start_average()
         self.opt_g = self.adam(self.g, cfg.lr_g)
         self.opt_d = self.adam(self.d, cfg.lr_d)
 
@@ -46,7 +47,10 @@ class BaselineGAN(AdversarialMethod):
         self.step(self.opt_g, self.g, loss_g)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
+    def g_inputs(self, n: int) -> tuple[torch.Tensor, None]:
+        return self.latent(n), None
+
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        with eval_mode(self.g):
-            return self.g(self.latent(n))
+        with self.sampling_g() as g:
+            return g(self.latent(n))

@@ -38,6 +38,7 @@ def save(
             "networks": {k: m.state_dict() for k, m in method.networks().items()},
             "optimizers": {k: o.state_dict() for k, o in method.optimizers().items()},
             "extra": method.extra_state(),
+            "g_average": None if method.g_average is None else method.g_average.state_dict(),
             "config": cfg,
             "metrics": metrics or {},
         }
@@ -66,6 +67,10 @@ def load(
     for name, opt in method.optimizers().items():
         opt.load_state_dict(state["optimizers"][name])
     method.load_extra_state(state.get("extra", {}))
+    if method.g_average is not None:
+        # A snapshot without an average (g_ema was off when it was written): start it from G.
+        saved = state.get("g_average")
+        method.g_average.load_state_dict(saved if saved is not None else method.g.state_dict())
     rng_path = Path(folder) / f"rng_rank{ctx.rank}.pt"
     if restore_rng and rng_path.is_file():
         rng = torch.load(rng_path, weights_only=True)

@@ -31,7 +31,33 @@ TOY_PROTOCOL = {
     "modes": "modes with at least one high-quality sample",
     "reverse_kl": "KL(p_gen || p_data), natural log, all samples assigned to the nearest mean, "
                   "empty modes skipped (Self-Cond 2D code)",
+    "g_ema": "with g_ema > 0 the metrics score the moving average of G (BN statistics "
+             "re-estimated); live_* score G itself (the papers' protocol)",
 }
+TOY_KINDS = ("toy2d", "mixture")
+
+
+def toy_scores(samples: np.ndarray, data: DataBundle) -> dict[str, float]:
+    from evaluation.toy import hq_radius, toy_metrics
+
+    std, dim = float(data.info["std"]), samples.shape[1]
+    centers = np.asarray(data.info["centers"])
+    metrics = toy_metrics(samples, centers, std, radius=hq_radius(std, dim))
+    if dim == 2:  # the criterion behind the papers' 2D tables, reported beside ours
+        box = toy_metrics(samples, centers, std, box=True)
+        metrics |= {"high_quality_pct_box": box["high_quality_pct"], "modes_box": box["modes"]}
+    return metrics
+
+
+def live_toy_scores(method: GANMethod, data: DataBundle, n_samples: int) -> dict[str, float]:
+    """The toy metrics of G itself beside those of its average (cheap on toy data, so both
+    curves are recorded; image runs score the average only)."""
+    average, method.g_average = method.g_average, None
+    try:
+        live = method.sample(n_samples).detach().cpu().numpy().astype(np.float64)
+    finally:
+        method.g_average = average
+    return {f"live_{k}": v for k, v in toy_scores(live, data).items()}
 
 
 def write_protocol(artifact_dir: Path, data: DataBundle, n_samples: int,
@@ -42,7 +68,7 @@ def write_protocol(artifact_dir: Path, data: DataBundle, n_samples: int,
 
     if proto is None:
         extra = {"dataset": data.name, "n_eval_samples": n_samples}
-        if data.info.get("kind") in ("toy2d", "mixture"):
+        if data.info.get("kind") in TOY_KINDS:
             extra |= {"toy": TOY_PROTOCOL, "std": float(data.info["std"]),
                       "n_modes": int(data.info["n_modes"])}
         proto = metric_protocol({"name": "raw"}, len(data.x), n_samples, "train", **extra)
@@ -54,10 +80,12 @@ def evaluate(
     method: GANMethod, data: DataBundle, n_samples: int, step: int, artifact_dir: Path | None,
     features: str = "auto",
 ) -> dict[str, float]:
-    samples = method.sample(n_samples).detach().cpu()
-    metrics: dict[str, float] = {}
-    new_protocol = artifact_dir is not None and not (artifact_dir / "protocol.json").exists()
     kind = data.info.get("kind")
+    metrics: dict[str, float] = {}
+    if method.g_average is not None and kind in TOY_KINDS:
+        metrics |= live_toy_scores(method, data, n_samples)  # first: G's acceptance is not kept
+    samples = method.sample(n_samples).detach().cpu()
+    new_protocol = artifact_dir is not None and not (artifact_dir / "protocol.json").exists()
     if kind == "image":
         from trainables.evaluate_images import image_metrics, save_sample_grid
 
@@ -71,18 +99,10 @@ def evaluate(
             save_sample_grid(samples, artifact_dir / f"samples_step{step:07d}.png")
     elif new_protocol:
         write_protocol(artifact_dir, data, n_samples)
-    if kind in ("toy2d", "mixture"):
-        from evaluation.toy import hq_radius, toy_metrics
-
+    if kind in TOY_KINDS:
         pts = samples.numpy().astype(np.float64)
-        std, dim = float(data.info["std"]), pts.shape[1]
-        centers = np.asarray(data.info["centers"])
-        metrics.update(toy_metrics(pts, centers, std, radius=hq_radius(std, dim)))
-        if dim == 2:  # the criterion behind the papers' 2D tables, reported beside ours
-            box = toy_metrics(pts, centers, std, box=True)
-            metrics |= {"high_quality_pct_box": box["high_quality_pct"],
-                        "modes_box": box["modes"]}
-        if artifact_dir is not None and dim == 2:
+        metrics.update(toy_scores(pts, data))
+        if artifact_dir is not None and pts.shape[1] == 2:
             plot_scatter(data.x.numpy(), pts, artifact_dir / f"samples_step{step:07d}.png", step)
     if artifact_dir is not None:
         conditions_figure(method, data, artifact_dir / f"conditions_step{step:07d}.png", step)

@@ -163,6 +163,7 @@ def train_loop(
     step = start
     while step < cfg.steps:
         losses = method.train_step(step)
+        method.update_average()
         step += 1
         for name, value in losses.items():
             v = float(value)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trainables.context import RunContext
 from trainables.data import DataBundle
+from trainables.g_average import GeneratorAverage
 from trainables.losses import d_loss
 
 
@@ -43,6 +44,14 @@ class MethodConfig(BaseModel):
     beta2: float = Field(0.999, ge=0, lt=1)
     d_steps: int = Field(1, ge=1, description="discriminator steps per generator step")
     loss: Literal["standard", "hinge"] = "standard"
+    g_ema: float = Field(
+        0.0, ge=0, lt=1, description="decay of a moving average of G's weights that sampling "
+        "and evaluation use instead of G (0: off, as in the papers; 0.999 averages about the "
+        "last 1000 steps); its BN statistics are re-estimated before it samples",
+    )
+    g_ema_bn_batches: int = Field(
+        100, ge=1, description="batches (of batch_size) that estimate the average's BN statistics"
+    )
     network: str = Field("auto", description="G/D pair: auto or a name in networks.select")
     network_options: dict[str, Any] = Field(
         default_factory=dict, description="keyword options of the network builder (e.g. widths "
@@ -70,6 +79,31 @@ class GANMethod(ABC):
         self.cfg = cfg
         self.data = data
         self.ctx = ctx
+        self.g_average: GeneratorAverage | None = None
+
+    def start_average(self) -> None:
+        """Subclasses call this once `self.g` exists: the average starts from G's weights."""
+        if self.cfg.g_ema > 0:
+            self.g_average = GeneratorAverage(self.g, self.cfg.g_ema, self.cfg.g_ema_bn_batches,
+                                              self.cfg.batch_size)
+
+    def update_average(self) -> None:
+        """After each training step (the loop calls it on every rank)."""
+        if self.g_average is not None:
+            self.g_average.update(self.g)
+
+    def g_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(z, conditions) as sampling draws them: what the average's BN statistics see."""
+        raise NotImplementedError(f"{type(self).__name__} has no g_inputs: g_ema needs it")
+
+    @contextmanager
+    def sampling_g(self) -> Iterator[torch.nn.Module]:
+        """The G that samples: the moving average when `g_ema` > 0, else G; in eval mode."""
+        if self.g_average is not None:
+            yield self.g_average.ready(self.g_inputs)
+            return
+        with eval_mode(self.g) as g:
+            yield g
 
     @abstractmethod
     def networks(self) -> dict[str, torch.nn.Module]:

@@ -172,6 +172,7 @@ class NEMGAN(AdversarialMethod):
         opts = {"width": cfg.net_width} if network == "nemgan_conv" else {}
         g, d = build_pair(network, data, cfg.latent_dim, **opts | cfg.network_options)
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
+        self.start_average()
         self.h = build_inverter(data, cfg.latent_dim, self.k, cfg.net_width).to(ctx.device)
         self.prior = LatentPrior(self._initial_priors(cfg, data), self.learned).to(ctx.device)
         self.opt_g = self.adam(self.g, cfg.lr_g)
@@ -388,8 +389,11 @@ class NEMGAN(AdversarialMethod):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, chunk: int = 1000) -> torch.Tensor:
-        with eval_mode(self.g):
-            return torch.cat([self.g(z[s : s + chunk]) for s in range(0, len(z), chunk)])
+        with self.sampling_g() as g:
+            return torch.cat([g(z[s : s + chunk]) for s in range(0, len(z), chunk)])
+
+    def g_inputs(self, n: int) -> tuple[torch.Tensor, None]:
+        return self.draw_latent(n, self.eval_gen)[0], None
 
     def sample(self, n: int) -> torch.Tensor:
         return self.generate(self.draw_latent(n, self.eval_gen)[0])

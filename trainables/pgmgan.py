@@ -44,7 +44,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from trainables.guide import guide, in_partition, lam
 from trainables.losses import g_loss
-from trainables.method import AdversarialMethod, MethodConfig, eval_mode
+from trainables.method import AdversarialMethod, MethodConfig
 from trainables.networks.select import build_pair
 from trainables.partitioner import (
     PartitionSettings,
@@ -181,6 +181,7 @@ class PGMGAN(AdversarialMethod):
         g, d = build_pair(cfg.network, data, cfg.latent_dim, n_classes=self.k, d_out=1,
                           **cfg.network_options)
         self.g, self.d = g.to(ctx.device), ProjectionDiscriminator(d, self.k).to(ctx.device)
+        self.start_average()
         self.opt_g = self.adam(self.g, cfg.lr_g)
         self.opt_d = self.adam(self.d, cfg.lr_d)
         self.vector_data = data.x.dim() == 2
@@ -260,15 +261,18 @@ class PGMGAN(AdversarialMethod):
         return {"loss_d": loss_d.detach(), "loss_g": adv.detach(), "guide": r.detach(),
                 "lambda": torch.tensor(weight)}
 
+    def g_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.latent(n), self.draw_partitions(n)
+
     def _draw(
-        self, c: torch.Tensor, gen: torch.Generator
+        self, gen_g: torch.nn.Module, c: torch.Tensor, gen: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """G_c(z) for the partitions c (one chunk), each kept only if argmax S equals its
         partition; rejected slots are redrawn with fresh z at most `max_redraws` times, past
         which the last draw stays. Returns (x, accepted mask, drawn, accepted)."""
         def g(m: int, cc: torch.Tensor) -> torch.Tensor:
             z = torch.randn(m, self.cfg.latent_dim, generator=gen).to(self.ctx.device)
-            return self.g(z, cc)
+            return gen_g(z, cc)
 
         x = g(len(c), c)
         if self.partitioner is None or not self.cfg.rejection:
@@ -292,9 +296,9 @@ class PGMGAN(AdversarialMethod):
     ) -> tuple[torch.Tensor, float, float]:
         """Samples for the partitions c in chunks: (x, acceptance rate, fraction left rejected)."""
         xs, oks, drawn, accepted = [], [], 0, 0
-        with eval_mode(self.g):
+        with self.sampling_g() as g:
             for s in range(0, len(c), self.cfg.sample_chunk):
-                x, ok, d, a = self._draw(c[s : s + self.cfg.sample_chunk], gen)
+                x, ok, d, a = self._draw(g, c[s : s + self.cfg.sample_chunk], gen)
                 xs.append(x)
                 oks.append(ok)
                 drawn, accepted = drawn + d, accepted + a

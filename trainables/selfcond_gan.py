@@ -89,6 +89,7 @@ class SelfCondGAN(AdversarialMethod):
         if not hasattr(d, "features"):
             raise ValueError(f"network {cfg.network!r}: D has no features() to cluster on")
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
+        self.start_average()
         self.opt_g = self.adam(self.g, cfg.lr_g)
         self.opt_d = self.adam(self.d, cfg.lr_d)
         # Partition state (checkpointed): a label per data point, centres in D_f space.
@@ -261,10 +262,13 @@ class SelfCondGAN(AdversarialMethod):
         self.step(self.opt_g, self.g, loss_g)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
+    def g_inputs(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.latent(n), self.draw_conditions(n)
+
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        with eval_mode(self.g):
-            return self.g(self.latent(n), self.draw_conditions(n))
+        with self.sampling_g() as g:
+            return g(*self.g_inputs(n))
 
     @torch.no_grad()
     def sample_by_condition(
@@ -280,8 +284,8 @@ class SelfCondGAN(AdversarialMethod):
         z = torch.randn(n_per_row, self.cfg.latent_dim, generator=gen).to(self.ctx.device)
         rows = len(order)
         c = order.to(self.ctx.device).repeat_interleave(n_per_row)
-        with eval_mode(self.g):
-            x = self.g(z.repeat(rows, 1), c).detach().cpu()
+        with self.sampling_g() as g:
+            x = g(z.repeat(rows, 1), c).detach().cpu()
         name = "class" if self.cfg.labels == "true" else "cluster"
         labels = [f"{name} {int(j)} (n={int(sizes[j])})" for j in order]
         return x.view(rows, n_per_row, *x.shape[1:]), labels

@@ -131,6 +131,7 @@ class SimplicialGAN(AdversarialMethod):
         if self.use_mi and not hasattr(d, "features"):
             raise ValueError(f"network {cfg.network!r}: D has no features() for the MI head")
         self.g, self.d = g.to(ctx.device), d.to(ctx.device)
+        self.start_average()
         self.prior = (
             ls.DeliGANPrior(cfg.deligan_components, cfg.latent_dim, ctx.generator).to(ctx.device)
             if cfg.sampler == "deligan" else None
@@ -254,8 +255,11 @@ class SimplicialGAN(AdversarialMethod):
 
     @torch.no_grad()
     def generate(self, z: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-        with eval_mode(self.g):
-            return torch.cat([self.g(z[s : s + chunk]) for s in range(0, len(z), chunk)])
+        with self.sampling_g() as g:
+            return torch.cat([g(z[s : s + chunk]) for s in range(0, len(z), chunk)])
+
+    def g_inputs(self, n: int) -> tuple[torch.Tensor, None]:
+        return self.infer_latent(n), None
 
     def sample(self, n: int) -> torch.Tensor:
         return self.generate(self.infer_latent(n))

@@ -71,3 +71,23 @@ def test_hq_radius_is_3_std_in_2d_and_keeps_real_points_in_high_dimensions():
     assert plain["high_quality_pct"] == 0.0  # why the radius must scale with the dimension
     assert scaled["modes"] == 5
     assert scaled["high_quality_pct"] == pytest.approx(100 * (1 - np.exp(-4.5)), abs=1.0)
+
+
+@pytest.mark.parametrize("dim", [2, 10])
+def test_mode_spread_is_one_for_real_samples_and_the_scale_of_a_shrunk_generator(dim) -> None:
+    rng = np.random.default_rng(1)
+    centers = rng.normal(size=(5, dim)) * 10
+    labels = rng.integers(0, 5, 20_000)
+    noise = rng.normal(size=(20_000, dim)) * 0.05
+    real = toy_metrics(centers[labels] + noise, centers, std=0.05)
+    shrunk = toy_metrics(centers[labels] + 0.4 * noise, centers, std=0.05)
+    assert real["mode_spread"] == pytest.approx(1.0, abs=0.02)
+    assert shrunk["mode_spread"] == pytest.approx(0.4, abs=0.01)
+    # High quality cannot tell the two apart from below: the shrunk one scores higher.
+    assert shrunk["high_quality_pct"] >= real["high_quality_pct"]
+
+
+def test_a_point_mass_on_every_mean_has_zero_spread() -> None:
+    centers = ring_centers(8, 1.0)
+    out = toy_metrics(np.repeat(centers, 10, axis=0), centers, std=0.01)
+    assert out["high_quality_pct"] == 100.0 and out["mode_spread"] == 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,17 @@ def test_dataset_options_can_be_searched(tmp_path):
     assert "dataset.m" not in loop.method
     bad = toy_spec("modes", search={"dataset.colours": {"type": "grid", "values": [1]}})
     assert "search.dataset.colours: not an option of data set 'grid'" in error_of(bad)
+
+
+SHIPPED = sorted((Path(__file__).parents[2] / "search_spaces").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_every_shipped_study_validates_under_its_file_name(path):
+    assert load_spec(path).name == path.stem
+
+
+def test_a_searched_method_value_out_of_range_names_its_place(tmp_path):
+    spec = toy_spec("ema", search={"g_ema": {"type": "grid", "values": [0.0, 1.5]}})
+    with pytest.raises(SpecError, match=r"search\.g_ema\.values\[1\].*less than 1"):
+        load_spec(write_spec(tmp_path, spec))
