@@ -42,6 +42,7 @@ from toy_table import (  # bench/ is the script's folder
     print_course,
     print_live,
     run_all,
+    score_line,
     table_seeds,
     toy_dataset,
 )
@@ -64,10 +65,8 @@ RECIPES = {
 
 
 def toy_line(r: dict[str, float]) -> str:
-    return (f"modes {r['modes']:.0f}, HQ {r['high_quality_pct']:.2f} % (box "
-            f"{r['high_quality_pct_box']:.2f} %), rKL {r['reverse_kl']:.4f}, spread "
-            f"{r['mode_spread']:.2f}, acceptance "
-            f"{r['acceptance_rate']:.3f}, nmi {r['nmi']:.3f}{live_line(r)}")
+    return (f"{score_line(r)}, acceptance {r['acceptance_rate']:.3f}, nmi {r['nmi']:.3f}"
+            f"{live_line(r)}")
 
 
 def run_table(args: argparse.Namespace) -> None:

@@ -34,6 +34,7 @@ from toy_table import (  # bench/ is the script's folder
     print_course,
     print_live,
     run_all,
+    score_line,
     table_seeds,
     toy_dataset,
 )
@@ -52,9 +53,7 @@ METRICS = ("modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl")
 
 
 def toy_line(r: dict[str, float]) -> str:
-    return (f"modes {r['modes']:.0f}, HQ {r['high_quality_pct']:.2f} % (box "
-            f"{r['high_quality_pct_box']:.2f} %), rKL {r['reverse_kl']:.4f}, spread "
-            f"{r['mode_spread']:.2f}{live_line(r)}")
+    return score_line(r) + live_line(r)
 
 
 def run_table(args: argparse.Namespace) -> None:

@@ -81,13 +81,17 @@ def course_metrics(base: tuple[str, ...], g_ema: float) -> tuple[str, ...]:
     return base + SPREAD + (("live_high_quality_pct_box", "live_mode_spread") if g_ema else ())
 
 
+def score_line(r: dict[str, float], prefix: str = "") -> str:
+    """The toy scores both tables print for a run (`prefix` "live_": G's own beside its
+    average's)."""
+    return (f"modes {r[prefix + 'modes']:.0f}, HQ {r[prefix + 'high_quality_pct']:.2f} % (box "
+            f"{r[prefix + 'high_quality_pct_box']:.2f} %), rKL {r[prefix + 'reverse_kl']:.4f}, "
+            f"spread {r[prefix + 'mode_spread']:.2f}")
+
+
 def live_line(r: dict[str, float]) -> str:
     """G's own scores in a run that also scores its average ("" when there is none)."""
-    if "live_reverse_kl" not in r:
-        return ""
-    return (f" | G itself: modes {r['live_modes']:.0f}, HQ {r['live_high_quality_pct']:.2f} % "
-            f"(box {r['live_high_quality_pct_box']:.2f} %), rKL {r['live_reverse_kl']:.4f}, "
-            f"spread {r['live_mode_spread']:.2f}")
+    return f" | G itself: {score_line(r, 'live_')}" if "live_reverse_kl" in r else ""
 
 
 def print_live(results: list[dict[str, float]], indent: str) -> None:

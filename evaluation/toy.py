@@ -87,7 +87,7 @@ def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool 
             hq[s:s + chunk] = inside.any(axis=1)
             hq_mode[s:s + chunk] = inside.argmax(axis=1)  # first containing mode, as the code
         else:
-            hq[s:s + chunk] = dist.min(axis=1) < thr
+            hq[s:s + chunk] = near_dist[s:s + chunk] < thr
             hq_mode[s:s + chunk] = nearest[s:s + chunk]
     modes = int(np.unique(hq_mode[hq]).size)
     assign = nearest if kl_over == "all" else nearest[hq]

@@ -32,6 +32,8 @@ class GeneratorAverage:
             raise ValueError(f"g_ema: expected a decay in (0, 1), got {decay}")
         self.decay, self.bn_batches, self.batch = decay, bn_batches, batch
         self.module = copy.deepcopy(g).requires_grad_(False).eval()
+        self.norms = [m for m in self.module.modules()
+                      if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.stale = True  # BN statistics not yet estimated for the current weights
 
     @torch.no_grad()
@@ -40,14 +42,11 @@ class GeneratorAverage:
             avg.lerp_(live.detach(), 1.0 - self.decay)
         self.stale = True
 
-    def norms(self) -> list[nn.modules.batchnorm._BatchNorm]:
-        return [m for m in self.module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-
     @torch.no_grad()
     def ready(self, inputs: Inputs) -> nn.Module:
         """The averaged G in eval mode, its BN statistics estimated from `bn_batches` draws of
         `inputs(batch)` (the method's own latents and conditions) when its weights moved."""
-        norms = self.norms()
+        norms = self.norms
         if self.stale and norms:
             saved = [m.momentum for m in norms]
             for m in norms:
