@@ -35,6 +35,7 @@ from toy_table import (  # bench/ is the script's folder
     print_live,
     run_all,
     score_line,
+    settings_note,
     table_seeds,
     toy_dataset,
 )
@@ -71,7 +72,8 @@ def run_table(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - t0
     print(f"\n2D table: {args.seeds} seed(s), {args.steps} steps, ring radius {args.ring_radius}, "
           f"k={args.k}, recluster every "
-          f"{args.recluster_every}, {args.eval_samples} samples evaluated; {wall:.0f} s wall "
+          f"{args.recluster_every}{settings_note(args)}, {args.eval_samples} samples evaluated; "
+          f"{wall:.0f} s wall "
           f"with {args.jobs} job(s), {statistics.fmean(s for _, s, _ in done):.0f} s per run")
     print(f"{'data':5} {'method':13} {'modes':>14} {'% HQ':>14} {'% HQ (box)':>14} "
           f"{'reverse KL':>18}   paper (modes, %, rKL)")

@@ -53,6 +53,8 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--g-ema", type=float, default=0.0, help="score a moving average of G "
                         "with this decay (e.g. 0.999; G itself is scored too, as live_*); "
                         "0: G only, as the papers do")
+    parser.add_argument("--r1-gamma", type=float, default=0.0, help="R1 penalty weight on D "
+                        "(e.g. 1e-4 for the std-0.01 ring; 0: off, as the papers' 2D code)")
 
 
 def table_seeds(args: argparse.Namespace) -> range:
@@ -67,8 +69,16 @@ def loop_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def method_fields(args: argparse.Namespace) -> dict[str, Any]:
-    """The method settings every table run shares (the averaged G when asked for)."""
-    return {"g_ema": args.g_ema} if args.g_ema > 0 else {}
+    """The method settings every table run shares (the averaged G and R1 when asked for)."""
+    return ({"g_ema": args.g_ema} if args.g_ema > 0 else {}) | (
+        {"r1_gamma": args.r1_gamma} if args.r1_gamma > 0 else {})
+
+
+def settings_note(args: argparse.Namespace) -> str:
+    """The departures from the papers' 2D protocol a table was run with, for its header."""
+    notes = ([f"G averaged (decay {args.g_ema})"] if args.g_ema > 0 else []) + (
+        [f"R1 γ {args.r1_gamma:g}"] if args.r1_gamma > 0 else [])
+    return "".join(f", {n}" for n in notes)
 
 
 LIVE = ("live_modes", "live_high_quality_pct", "live_high_quality_pct_box", "live_reverse_kl",
@@ -170,3 +180,21 @@ def print_course(done: list[Done], metrics: tuple[str, ...], indent: str = "  ")
         cells = [mean_se([e[m] for e in at]) if all(m in e for e in at) else "-"
                  for m in metrics]
         print(f"{indent}{step:>7} " + " ".join(f"{c:>22}" for c in cells))
+    print_late_snapshots(done, steps[len(steps) // 2], indent)
+
+
+def print_late_snapshots(
+    done: list[Done], from_step: int, indent: str = "  ", metric: str = "high_quality_pct_box"
+) -> None:
+    """One snapshot of G swings by several points of HQ, so also summarise every snapshot of
+    the second half of the runs: the mean over seeds of each seed's mean, and the range."""
+    per_seed = [[e[metric] for e in evals if int(e["step"]) >= from_step and metric in e]
+                for _, _, evals in done]
+    per_seed = [v for v in per_seed if v]
+    if not per_seed:
+        return
+    every = [x for v in per_seed for x in v]
+    print(f"{indent}{metric} over the {len(every)} snapshots at step ≥ {from_step}: "
+          f"{mean_se([statistics.fmean(v) for v in per_seed])} (mean of each seed's mean), "
+          f"range {min(every):.2f} – {max(every):.2f}, "
+          f"{sum(x >= 99 for x in every)}/{len(every)} at ≥ 99")

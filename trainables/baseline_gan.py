@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import torch
 
-from trainables.losses import d_loss, g_loss
-from trainables.method import AdversarialMethod, MethodConfig
+from trainables.losses import g_loss
+from trainables.method import AdversarialConfig, AdversarialMethod
 from trainables.networks.select import build_pair
 
 
-class BaselineConfig(MethodConfig):
+class BaselineConfig(AdversarialConfig):
     pass
 
 
@@ -39,10 +39,7 @@ class BaselineGAN(AdversarialMethod):
         for _ in range(self.cfg.d_steps):
             with torch.no_grad():
                 fake = self.g(self.latent(n))
-            # One D call on real and fake together: one forward, one backward.
-            logits = self.d(torch.cat([self.real_batch(n), fake]))
-            loss_d = d_loss(self.cfg.loss, logits[:n], logits[n:])
-            self.step(self.opt_d, self.d, loss_d)
+            loss_d = self.d_update(self.real_batch(n), fake)
         loss_g = g_loss(self.cfg.loss, self.d(self.g(self.latent(n))))
         self.step(self.opt_g, self.g, loss_g)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}

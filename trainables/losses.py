@@ -19,6 +19,11 @@ def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
 def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     if kind == "standard":  # non-saturating
         return F.softplus(-fake).mean()
+    if kind == "bce_target2":
+        # PGMGAN's 2D script: its guided G step calls the loss with target 2, which the hinge
+        # branch means as "generator" but BCE takes literally: −2·log σ(x) − (1 − 2)·log(1 − σ(x))
+        # = softplus(−x) − x, the non-saturating loss plus −x (gradient σ(x) − 2, never small).
+        return (F.softplus(-fake) - fake).mean()
     if kind in ("hinge", "wgan"):
         return -fake.mean()
     raise ValueError(f"loss: unknown kind {kind!r}")
@@ -33,3 +38,11 @@ def gradient_penalty(
     mix = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(mix).sum(), mix, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018, GAN_stability `compute_grad2`): E‖∇ₓD(x)‖² on real samples;
+    `real` must require grad and `real_logits` be computed from it. Differentiable (D's
+    update includes it)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.pow(2).flatten(1).sum(1).mean()

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from trainables.context import RunContext
 from trainables.data import DataBundle
 from trainables.g_average import GeneratorAverage
-from trainables.losses import d_loss
+from trainables.losses import d_loss, r1_penalty
 
 
 @contextmanager
@@ -66,6 +66,17 @@ class MethodConfig(BaseModel):
         if v != "auto" and v not in NETWORKS:
             raise ValueError(f"expected 'auto' or one of {sorted(NETWORKS)}, got {v!r}")
         return v
+
+
+class AdversarialConfig(MethodConfig):
+    """Settings of the methods whose D steps go through `AdversarialMethod.d_update`."""
+
+    r1_gamma: float = Field(
+        0.0, ge=0, description="R1 penalty weight γ: D loss + γ/2·E‖∇ₓD(x_real)‖² (Mescheder et "
+        "al. 2018; the Self-Cond image configs use it, its 2D code does not: 0 = off). It damps "
+        "the G/D oscillation around the data; D's input scale matters (2D modes of std 0.01 "
+        "give gradients of order 100, so γ well below 1)",
+    )
 
 
 class GANMethod(ABC):
@@ -152,6 +163,9 @@ class GANMethod(ABC):
 class AdversarialMethod(GANMethod):
     """Shared plumbing for the G/D methods: real batches, latents, optimiser steps."""
 
+    # d_update reads r1_gamma at every step, so PBT may move it mid-run.
+    mutable = (*GANMethod.mutable, "r1_gamma")
+
     def real_batch(self, n: int) -> torch.Tensor:
         idx = torch.randint(len(self.data.x), (n,), generator=self.ctx.generator)
         return self.data.x[idx].to(self.ctx.device)
@@ -165,13 +179,24 @@ class AdversarialMethod(GANMethod):
         return z.to(self.ctx.device)
 
     def d_step(self, real: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
-        """One D update on `real` and as many fakes from G (with the same conditions c), in
-        one D call: one forward, one backward. Returns the loss."""
-        n = len(real)
+        """One D update on `real` and as many fakes from G (with the same conditions c).
+        Returns the loss."""
         with torch.no_grad():
-            fake = self.g(self.latent(n), c)
+            fake = self.g(self.latent(len(real)), c)
+        return self.d_update(real, fake, c)
+
+    def d_update(
+        self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """One D update in one D call on real and fake together (one forward, one backward),
+        with the R1 penalty on the real half when `r1_gamma` > 0. Returns the loss."""
+        n, gamma = len(real), getattr(self.cfg, "r1_gamma", 0.0)
+        if gamma > 0:
+            real = real.detach().requires_grad_(True)
         logits = self.d(torch.cat([real, fake]), None if c is None else torch.cat([c, c]))
         loss_d = d_loss(self.cfg.loss, logits[:n], logits[n:])
+        if gamma > 0:
+            loss_d = loss_d + gamma / 2 * r1_penalty(logits[:n], real)
         self.step(self.opt_d, self.d, loss_d)
         return loss_d
 

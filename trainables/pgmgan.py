@@ -44,7 +44,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from trainables.guide import guide, in_partition, lam
 from trainables.losses import g_loss
-from trainables.method import AdversarialMethod, MethodConfig
+from trainables.method import AdversarialConfig, AdversarialMethod
 from trainables.networks.select import build_pair
 from trainables.partitioner import (
     PartitionSettings,
@@ -59,7 +59,7 @@ from trainables.simclr import SimCLRSettings
 ARTIFACTS_DIR = "artifacts"
 
 
-class PGMGANConfig(MethodConfig):
+class PGMGANConfig(AdversarialConfig):
     k: int = Field(50, ge=1, description="number of partitions (generators)")
     # Paper App. C: 4 D steps per G step, Adam β = (0, 0.999); the code trains with the hinge
     # loss. The paper's "constant learning rate 2" reads as SN-GAN's 2e-4.
@@ -69,6 +69,10 @@ class PGMGANConfig(MethodConfig):
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
     loss: Literal["standard", "hinge"] = "hinge"
+    g_loss: Literal["standard", "hinge", "bce_target2"] | None = Field(
+        None, description="G's adversarial loss when it differs from D's `loss` (None: the "
+        "same). bce_target2: the authors' 2D script, softplus(−D) − D (see losses.g_loss)",
+    )
     lambda_schedule: Literal["constant", "linear", "cosine", "exponential"] = "linear"
     lambda_start: float = Field(6.0, ge=0)
     lambda_end: float = Field(1e-4, ge=0)
@@ -170,7 +174,7 @@ class ProjectionDiscriminator(nn.Module):
 class PGMGAN(AdversarialMethod):
     Config = PGMGANConfig
     # λ(t) is read from the config at every step, so PBT may move its schedule mid-run.
-    mutable = ("lr_g", "lr_d", "d_steps", "lambda_schedule", "lambda_start", "lambda_end",
+    mutable = (*AdversarialMethod.mutable, "lambda_schedule", "lambda_start", "lambda_end",
                "lambda_length")
 
     def __init__(self, cfg: PGMGANConfig, data, ctx) -> None:
@@ -251,7 +255,7 @@ class PGMGAN(AdversarialMethod):
             loss_d = self.d_step(real, self.labels[idx].to(self.ctx.device))
         c = self.draw_partitions(n)
         fake = self.g(self.latent(n), c)
-        adv = g_loss(self.cfg.loss, self.d(fake, c))
+        adv = g_loss(self.cfg.g_loss or self.cfg.loss, self.d(fake, c))
         weight = self.lambda_at(step)
         r = torch.zeros((), device=self.ctx.device)
         if self.partitioner is not None:

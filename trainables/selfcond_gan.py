@@ -37,7 +37,7 @@ from pydantic import Field
 
 from trainables import clustering
 from trainables.losses import g_loss
-from trainables.method import AdversarialMethod, MethodConfig, eval_mode
+from trainables.method import AdversarialConfig, AdversarialMethod, eval_mode
 from trainables.networks.select import build_pair, is_vector_data
 
 # Paper Sec. 4.1 (Stacked MNIST and CIFAR-10, DCGAN); the authors' configs/*/selfcondgan.yaml agree.
@@ -50,7 +50,7 @@ IMAGE_DEFAULTS: dict[str, Any] = {
 FEATURE_CHUNK_ROWS, FEATURE_CHUNK_ELEMENTS = 8192, 2**21
 
 
-class SelfCondConfig(MethodConfig):
+class SelfCondConfig(AdversarialConfig):
     # Defaults of the authors' 2D code (2d_mix): k=50, recluster every 5k steps on 10k points.
     k: int = Field(50, ge=1, description="number of clusters (conditions)")
     recluster_every: int = Field(5000, ge=1, description="steps between batch reclusterings")

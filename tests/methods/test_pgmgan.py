@@ -230,3 +230,24 @@ def test_ablations_train(tmp_path, over):
         assert not list(tmp_path.glob("*.pt"))  # no partitioner was trained
     if over.get("lambda_start") == 0.0:
         assert last["lambda"] == 0.0
+
+
+def test_the_2d_scripts_generator_loss_is_bce_against_target_2():
+    from pydantic import ValidationError
+    from torch.nn import functional as F
+
+    from trainables.losses import g_loss
+    from trainables.pgmgan import PGMGANConfig
+
+    x = (3 * torch.randn(500, generator=torch.Generator().manual_seed(0))).requires_grad_(True)
+    ref = F.binary_cross_entropy_with_logits(x, torch.full_like(x, 2.0))
+    loss = g_loss("bce_target2", x)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    loss.backward()
+    # dℓ/dx = (σ(x) − 2)/n: between 1/n and 2/n in size, so it never saturates.
+    per_sample = -x.grad * len(x)
+    assert per_sample.min() > 1 - 1e-5 and per_sample.max() < 2
+    assert PGMGANConfig(g_loss="bce_target2").g_loss == "bce_target2"
+    assert PGMGANConfig().g_loss is None  # default: G's loss is D's
+    with pytest.raises(ValidationError, match="g_loss"):
+        PGMGANConfig(g_loss="target2")
