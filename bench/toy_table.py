@@ -53,6 +53,9 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--g-ema", type=float, default=0.0, help="score a moving average of G "
                         "with this decay (e.g. 0.999; G itself is scored too, as live_*); "
                         "0: G only, as the papers do")
+    parser.add_argument("--g-condition", choices=["onehot", "embedding"], default="onehot",
+                        help="how the toy G takes its condition: one-hot concatenated to z, or "
+                        "the authors' 2d_mix unit-length learned 32-d embedding")
     parser.add_argument("--r1-gamma", type=float, default=0.0, help="R1 penalty weight on D "
                         "(e.g. 1e-4 for the std-0.01 ring; 0: off, as the papers' 2D code)")
 
@@ -71,13 +74,16 @@ def loop_fields(args: argparse.Namespace) -> dict[str, Any]:
 def method_fields(args: argparse.Namespace) -> dict[str, Any]:
     """The method settings every table run shares (the averaged G and R1 when asked for)."""
     return ({"g_ema": args.g_ema} if args.g_ema > 0 else {}) | (
-        {"r1_gamma": args.r1_gamma} if args.r1_gamma > 0 else {})
+        {"r1_gamma": args.r1_gamma} if args.r1_gamma > 0 else {}) | (
+        {"network_options": {"condition": args.g_condition}}
+        if args.g_condition != "onehot" else {})
 
 
 def settings_note(args: argparse.Namespace) -> str:
     """The departures from the papers' 2D protocol a table was run with, for its header."""
     notes = ([f"G averaged (decay {args.g_ema})"] if args.g_ema > 0 else []) + (
-        [f"R1 γ {args.r1_gamma:g}"] if args.r1_gamma > 0 else [])
+        [f"R1 γ {args.r1_gamma:g}"] if args.r1_gamma > 0 else []) + (
+        [f"G condition {args.g_condition}"] if args.g_condition != "onehot" else [])
     return "".join(f", {n}" for n in notes)
 
 

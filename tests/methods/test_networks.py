@@ -318,3 +318,19 @@ def test_one_step_of_each_player_changes_its_weights(case):
                 assert not torch.equal(p.detach(), before[k]), f"{k} did not change"
         changed = sum(not torch.equal(p.detach(), before[k]) for k, p in net_.named_parameters())
         assert changed >= len(before) - 1
+
+
+def test_toy_generator_embedding_condition_is_unit_length_and_learned():
+    from trainables.networks.toy import ToyGenerator
+
+    torch.manual_seed(0)
+    g = ToyGenerator(2, n_classes=5, condition="embedding").eval()
+    z, c = torch.randn(8, 2), torch.arange(8) % 5
+    x = g(z, c)
+    assert x.shape == (8, 2) and g.net[0].in_features == 2 + 32
+    with torch.no_grad():  # only the direction of an embedding reaches G: rescaling is a no-op
+        g.embed.weight.mul_(7.0)
+    assert torch.allclose(g(z, c), x, atol=1e-5)
+    assert g.embed.weight.requires_grad
+    with pytest.raises(ValueError, match="condition"):
+        ToyGenerator(2, n_classes=5, condition="film")

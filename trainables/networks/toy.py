@@ -3,6 +3,8 @@
 G: 4 × (FC 400 + BN + ReLU) then a linear map to data space. D: 3 maxout layers (200 units,
 pool size 5) then a linear output. Conditioning follows the Self-Cond paper: G gets the one-hot
 condition concatenated to z (an FC layer before the input layer), D gets k outputs instead of one.
+`condition="embedding"` is the authors' 2d_mix G instead: a learned 32-d embedding of c,
+scaled to unit length, concatenated to z.
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from trainables.networks.base import FeatureDiscriminator
 class ToyGenerator(nn.Module):
     def __init__(
         self, latent_dim: int, out_dim: int = 2, hidden: int = 400, layers: int = 4,
-        n_classes: int = 0,
+        n_classes: int = 0, condition: str = "onehot", embed_dim: int = 32,
     ) -> None:
         super().__init__()
+        if condition not in ("onehot", "embedding"):
+            raise ValueError(f"condition: expected 'onehot' or 'embedding', got {condition!r}")
         self.n_classes = n_classes
+        self.embed = nn.Embedding(n_classes, embed_dim) if (
+            n_classes and condition == "embedding") else None
         blocks: list[nn.Module] = []
-        width = latent_dim + n_classes
+        cond_width = 0 if not n_classes else embed_dim if self.embed is not None else n_classes
+        width = latent_dim + cond_width
         for _ in range(layers):
             blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
             width = hidden
@@ -34,7 +41,11 @@ class ToyGenerator(nn.Module):
         if self.n_classes:
             if c is None:
                 raise ValueError("this generator is conditional: pass the condition c")
-            z = torch.cat([z, F.one_hot(c, self.n_classes).to(z.dtype)], dim=1)
+            if self.embed is not None:
+                e = self.embed(c)
+                z = torch.cat([z, e / e.norm(dim=1, keepdim=True)], dim=1)
+            else:
+                z = torch.cat([z, F.one_hot(c, self.n_classes).to(z.dtype)], dim=1)
         return self.net(z)
 
 
@@ -65,10 +76,12 @@ class ToyDiscriminator(FeatureDiscriminator):
 
 
 def build(
-    data: DataBundle, latent_dim: int, n_classes: int = 0, d_out: int = 1
+    data: DataBundle, latent_dim: int, n_classes: int = 0, d_out: int = 1,
+    condition: str = "onehot",
 ) -> tuple[ToyGenerator, ToyDiscriminator]:
     if data.x.dim() != 2:
         shape = tuple(data.x.shape[1:])
         raise ValueError(f"network toy_mlp needs vector data, {data.name} has {shape}")
     dim = data.x.shape[1]
-    return ToyGenerator(latent_dim, dim, n_classes=n_classes), ToyDiscriminator(dim, n_out=d_out)
+    g = ToyGenerator(latent_dim, dim, n_classes=n_classes, condition=condition)
+    return g, ToyDiscriminator(dim, n_out=d_out)
