@@ -80,10 +80,15 @@ def method_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def settings_note(args: argparse.Namespace) -> str:
-    """The departures from the papers' 2D protocol a table was run with, for its header."""
-    notes = ([f"G averaged (decay {args.g_ema})"] if args.g_ema > 0 else []) + (
-        [f"R1 γ {args.r1_gamma:g}"] if args.r1_gamma > 0 else []) + (
-        [f"G condition {args.g_condition}"] if args.g_condition != "onehot" else [])
+    """The departures from the papers' 2D protocol a table was run with (those `method_fields`
+    passes on), for its header."""
+    fields, notes = method_fields(args), []
+    if "g_ema" in fields:
+        notes.append(f"G averaged (decay {fields['g_ema']})")
+    if "r1_gamma" in fields:
+        notes.append(f"R1 γ {fields['r1_gamma']:g}")
+    if "network_options" in fields:
+        notes.append(f"G condition {fields['network_options']['condition']}")
     return "".join(f", {n}" for n in notes)
 
 

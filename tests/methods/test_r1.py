@@ -74,14 +74,19 @@ def test_d_update_adds_half_gamma_times_r1_to_the_loss_it_steps(trainer, tmp_pat
         assert torch.allclose(p, q, atol=1e-6), name
 
 
-def test_without_gamma_the_update_is_the_plain_loss(tmp_path):
-    method = small("selfcond_gan", 0.0, tmp_path)
+def conditional_batch(method):
+    """(real, fake, c) of 16 samples and D's plain loss on them, before any update."""
     real, c = method.data.x[:16].clone(), torch.arange(16) % 4
     with torch.no_grad():
         fake = method.g(method.latent(16), c)
         logits = method.d(torch.cat([real, fake]), torch.cat([c, c]))
-    plain = d_loss(method.cfg.loss, logits[:16], logits[16:])
-    assert method.d_update(real, fake, c).item() == pytest.approx(plain.item(), rel=1e-6)
+    return real, fake, c, d_loss(method.cfg.loss, logits[:16], logits[16:]).item()
+
+
+def test_without_gamma_the_update_is_the_plain_loss(tmp_path):
+    method = small("selfcond_gan", 0.0, tmp_path)
+    real, fake, c, plain = conditional_batch(method)
+    assert method.d_update(real, fake, c).item() == pytest.approx(plain, rel=1e-6)
     assert not real.requires_grad  # the caller's batch is left alone
 
 
@@ -94,10 +99,6 @@ def test_a_negative_gamma_is_refused_by_name():
 def test_pbt_may_change_gamma_mid_run(tmp_path):
     method = small("selfcond_gan", 0.0, tmp_path)
     assert "r1_gamma" in method.mutable
-    real, c = method.data.x[:16].clone(), torch.arange(16) % 4
-    with torch.no_grad():
-        fake = method.g(method.latent(16), c)
-        logits = method.d(torch.cat([real, fake]), torch.cat([c, c]))
-    plain = d_loss(method.cfg.loss, logits[:16], logits[16:]).item()
+    real, fake, c, plain = conditional_batch(method)
     method.apply_hparams(method.cfg.model_copy(update={"r1_gamma": 0.3}))
     assert method.d_update(real, fake, c).item() > plain  # the penalty is now in the loss

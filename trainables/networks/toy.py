@@ -29,8 +29,7 @@ class ToyGenerator(nn.Module):
         self.embed = nn.Embedding(n_classes, embed_dim) if (
             n_classes and condition == "embedding") else None
         blocks: list[nn.Module] = []
-        cond_width = 0 if not n_classes else embed_dim if self.embed is not None else n_classes
-        width = latent_dim + cond_width
+        width = latent_dim + (embed_dim if self.embed is not None else n_classes)
         for _ in range(layers):
             blocks += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
             width = hidden
