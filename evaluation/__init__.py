@@ -21,7 +21,13 @@ from evaluation.features import Extractor, get_extractor, register_classifier, r
 from evaluation.fid import FeatureStats, fid_from_features, fid_from_stats, frechet_distance
 from evaluation.inception_score import inception_score
 from evaluation.latent import convex_accuracy, convex_accuracy_from_fn, logreg_accuracy
-from evaluation.modes import mode_histogram, mode_metrics, modes_covered, reverse_kl
+from evaluation.modes import (
+    mode_freq_l1,
+    mode_histogram,
+    mode_metrics,
+    modes_covered,
+    reverse_kl,
+)
 from evaluation.prdc import compute_prdc, knn_radii
 from evaluation.protocol import library_versions, metric_protocol
 from evaluation.stats_cache import StatsCache
@@ -52,6 +58,7 @@ METRICS: dict[str, MetricInfo] = {
     "cluster_acc": MetricInfo("clustering.cluster_acc", True, "Hungarian (scipy)"),
     "reverse_kl": MetricInfo("modes.reverse_kl", False, "Self-Cond 2D code, natural log"),
     "reverse_kl_log10": MetricInfo("modes.reverse_kl", False, "Stacked MNIST / PacGAN, log10"),
+    "mode_freq_l1": MetricInfo("modes.mode_freq_l1", False, "L1 of mode vs data frequencies"),
     "modes_covered": MetricInfo("modes.modes_covered", True, "modes with >= min_count samples"),
     "modes": MetricInfo("toy.toy_metrics", True, "Self-Cond 2D: modes with a HQ sample"),
     "high_quality_pct": MetricInfo("toy.toy_metrics", True, "Self-Cond 2D: % within 3 std"),
@@ -88,6 +95,7 @@ __all__ = [
     "logreg_accuracy",
     "metric_protocol",
     "mode_histogram",
+    "mode_freq_l1",
     "mode_metrics",
     "modes_covered",
     "nmi",

@@ -7,8 +7,14 @@ Conventions of the references (the log base is part of the metric name):
 - ``reverse_kl_log10`` — base 10, as the Stacked-MNIST code of Self-Cond GAN / PacGAN / VEEGAN
   over 1000 modes.
 
-p_data is uniform over the modes unless given. Empty generated modes contribute 0 (the 0·log 0 = 0
+p_data is uniform over the modes unless given; the trainers pass the data's own mode weights
+wherever the data set knows them (a toy set's mixture weights ``info["weights"]``, uniform unless
+``weights``/``imbalance`` is set; an image set's class frequencies ``info["priors"]``: the
+imbalanced MNIST family, Stacked MNIST's 1000 triple frequencies), so that a generator that
+reproduces an imbalanced data set scores 0. Empty generated modes contribute 0 (the 0·log 0 = 0
 convention that "skipping" implements).
+
+- ``mode_freq_l1`` — Σ_i |p_i − q_i| between generated and data mode frequencies, in [0, 2].
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import numpy as np
 
 from evaluation.errors import MetricInputError
 
-__all__ = ["mode_histogram", "reverse_kl", "modes_covered", "mode_metrics"]
+__all__ = ["mode_histogram", "reverse_kl", "mode_freq_l1", "modes_covered", "mode_metrics"]
 
 
 def _counts(counts: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -52,16 +58,7 @@ def reverse_kl(counts: Sequence[float] | np.ndarray, base: Literal["e", 10] | fl
     no generated sample (their term is 0); ``skip_empty=False`` refuses histograms with empty
     modes instead (a ``MetricInputError``), for callers that require full support.
     """
-    c = _counts(counts)
-    p = c / c.sum()
-    if p_data is None:
-        q = np.full_like(p, 1.0 / p.size)
-    else:
-        q = np.asarray(p_data, dtype=np.float64)
-        if q.shape != p.shape or (q < 0).any() or not np.isclose(q.sum(), 1.0):
-            raise MetricInputError(
-                f"p_data: expected a probability vector of shape {p.shape}, got {q.shape}"
-            )
+    p, q = _frequencies(counts, p_data)
     empty = p == 0
     if empty.any() and not skip_empty:
         raise MetricInputError(
@@ -77,6 +74,29 @@ def reverse_kl(counts: Sequence[float] | np.ndarray, base: Literal["e", 10] | fl
     raise MetricInputError(f"base: expected 'e' or a number > 1 (e.g. 10), got {base!r}")
 
 
+def _frequencies(counts: Sequence[float] | np.ndarray,
+                 p_data: Sequence[float] | np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(generated frequencies, data frequencies: uniform unless given)."""
+    c = _counts(counts)
+    p = c / c.sum()
+    if p_data is None:
+        return p, np.full_like(p, 1.0 / p.size)
+    q = np.asarray(p_data, dtype=np.float64)
+    if q.shape != p.shape or (q < 0).any() or not np.isclose(q.sum(), 1.0):
+        raise MetricInputError(
+            f"p_data: expected a probability vector of shape {p.shape} summing to 1, got "
+            f"shape {q.shape}"
+        )
+    return p, q
+
+
+def mode_freq_l1(counts: Sequence[float] | np.ndarray,
+                 p_data: Sequence[float] | np.ndarray | None = None) -> float:
+    """Σ_i |p_gen,i − p_data,i|: the L1 distance between mode frequencies (0 = the data's)."""
+    p, q = _frequencies(counts, p_data)
+    return float(np.abs(p - q).sum())
+
+
 def modes_covered(counts: Sequence[float] | np.ndarray, min_count: int = 1) -> int:
     """Number of modes with at least ``min_count`` samples."""
     c = _counts(counts)
@@ -85,9 +105,11 @@ def modes_covered(counts: Sequence[float] | np.ndarray, min_count: int = 1) -> i
 
 def mode_metrics(counts: Sequence[float] | np.ndarray, min_count: int = 1,
                  p_data: Sequence[float] | np.ndarray | None = None) -> dict[str, float]:
-    """``{"modes_covered", "reverse_kl", "reverse_kl_log10"}`` of a mode histogram."""
+    """``{"modes_covered", "reverse_kl", "reverse_kl_log10", "mode_freq_l1"}`` of a mode
+    histogram against ``p_data`` (uniform unless given)."""
     return {
         "modes_covered": modes_covered(counts, min_count),
         "reverse_kl": reverse_kl(counts, "e", p_data=p_data),
         "reverse_kl_log10": reverse_kl(counts, 10, p_data=p_data),
+        "mode_freq_l1": mode_freq_l1(counts, p_data),
     }

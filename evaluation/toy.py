@@ -10,10 +10,12 @@ Reference: Self-Conditioned GAN, ``2d_mix/evaluation.py::percent_good_pts`` (and
   for real samples (std·median of χ_D): 1 for a generator that matches each mode's spread,
   below 1 for one that piles samples on the means. High quality alone rewards the latter
   (a real sample scores 98.9 % in 2D, a point mass 100 %).
-- ``reverse_kl``: Σ_i p_i ln(K p_i) over modes with p_i > 0, natural log. The authors' code
+- ``reverse_kl``: Σ_i p_i ln(p_i / q_i) over modes with p_i > 0, natural log, q the mixture's
+  weights (``weights``; uniform, i.e. Σ p_i ln(K p_i), unless given). The authors' code
   assigns *every* sample to its nearest mean and divides by the number of samples
   (``kl_over="all"``, default); ``kl_over="high_quality"`` uses only high-quality samples
   (NaN if there are none).
+- ``mode_freq_l1``: Σ_i |p_i − q_i| over the same assignment.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Literal
 import numpy as np
 
 from evaluation.errors import MetricInputError, as_float_array, check_same_dim
-from evaluation.modes import reverse_kl
+from evaluation.modes import mode_freq_l1, reverse_kl
 
 __all__ = ["toy_metrics", "ring_centers", "grid_centers"]
 
@@ -55,9 +57,11 @@ def hq_radius(std: float, dim: int, n_std: float = 3.0) -> float:
 
 def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool = False,
                 kl_over: Literal["all", "high_quality"] = "all",
-                chunk: int = 4096, radius: float | None = None) -> dict[str, float]:
-    """``{"modes", "high_quality_pct", "mode_spread", "reverse_kl"}`` of (N, D) samples vs (M, D)
-    mode means.
+                chunk: int = 4096, radius: float | None = None,
+                weights: np.ndarray | None = None) -> dict[str, float]:
+    """``{"modes", "high_quality_pct", "mode_spread", "reverse_kl", "mode_freq_l1"}`` of (N, D)
+    samples vs (M, D) mode means; reverse KL and the L1 distance of mode frequencies are taken
+    against the mixture's ``weights`` (uniform unless given).
 
     ``high_quality_pct`` is a percentage in [0, 100]. ``radius`` overrides the 3·std threshold
     (see `hq_radius` for mixtures in more than 2 dimensions).
@@ -91,9 +95,11 @@ def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool 
             hq_mode[s:s + chunk] = nearest[s:s + chunk]
     modes = int(np.unique(hq_mode[hq]).size)
     assign = nearest if kl_over == "all" else nearest[hq]
-    kl = reverse_kl(np.bincount(assign, minlength=m)) if assign.size else float("nan")
+    counts = np.bincount(assign, minlength=m)
+    kl = reverse_kl(counts, p_data=weights) if assign.size else float("nan")
+    l1 = mode_freq_l1(counts, weights) if assign.size else float("nan")
     from scipy.stats import chi2
 
     spread = float(np.median(near_dist) / (std * np.sqrt(chi2.ppf(0.5, x.shape[1]))))
     return {"modes": modes, "high_quality_pct": 100.0 * float(hq.mean()), "mode_spread": spread,
-            "reverse_kl": kl}
+            "reverse_kl": kl, "mode_freq_l1": l1}

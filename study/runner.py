@@ -37,8 +37,9 @@ from study.trial import root_cause
 
 # Final metrics kept in the results table (besides the study's own metrics).
 _RESULT_METRICS = ("step", "modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl",
-                   "reverse_kl_log10", "fid", "is_mean", "precision", "recall", "density",
-                   "coverage", "nmi", "ari", "purity", "cluster_acc", "acceptance_rate",
+                   "reverse_kl_log10", "mode_freq_l1", "mode_spread", "fid", "is_mean",
+                   "precision", "recall", "density", "coverage", "nmi", "ari", "purity",
+                   "cluster_acc", "acceptance_rate",
                    "time_total_s")
 
 

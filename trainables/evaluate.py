@@ -30,7 +30,9 @@ TOY_PROTOCOL = {
                         "98.89%)",
     "modes": "modes with at least one high-quality sample",
     "reverse_kl": "KL(p_gen || p_data), natural log, all samples assigned to the nearest mean, "
-                  "empty modes skipped (Self-Cond 2D code)",
+                  "empty modes skipped (Self-Cond 2D code); p_data = the mixture's weights "
+                  "(info['weights']: uniform unless weights/imbalance are set)",
+    "mode_freq_l1": "sum_i |p_gen,i - p_data,i| over the same assignment and p_data",
     "g_ema": "with g_ema > 0 the metrics score the moving average of G (BN statistics "
              "re-estimated); live_* score G itself (the papers' protocol)",
 }
@@ -42,7 +44,8 @@ def toy_scores(samples: np.ndarray, data: DataBundle) -> dict[str, float]:
 
     std, dim = float(data.info["std"]), samples.shape[1]
     centers = np.asarray(data.info["centers"])
-    metrics = toy_metrics(samples, centers, std, radius=hq_radius(std, dim))
+    weights = data.info.get("weights")  # the mixture's own mode weights (uniform by default)
+    metrics = toy_metrics(samples, centers, std, radius=hq_radius(std, dim), weights=weights)
     if dim == 2:  # the criterion behind the papers' 2D tables, reported beside ours
         box = toy_metrics(samples, centers, std, box=True)
         metrics |= {"high_quality_pct_box": box["high_quality_pct"], "modes_box": box["modes"]}

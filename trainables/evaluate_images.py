@@ -318,8 +318,10 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         model = clf.base.model if isinstance(clf, ChannelAdapter) else clf.model
         # The MNIST classifier takes [-1, 1]; a generator may overshoot its tanh range slightly.
         modes = stacked_mnist_modes(model, samples.clamp(-1, 1)).numpy()
-        metrics |= mode_stats(modes, 1000, None)
-        mode_note = f"{clf_note} per channel (stacked_mnist_modes), 1000 modes, uniform p_data"
+        metrics |= mode_stats(modes, 1000, np.asarray(data.info["priors"], np.float64))
+        mode_note = (f"{clf_note} per channel (stacked_mnist_modes), 1000 modes, p_data = the "
+                     f"data's triple frequencies (PacGAN's uniform reference differs by "
+                     f"sampling noise)")
     elif clf is not None and data.y is not None:
         lg = logits if clf is ex and logits is not None else clf.logits(samples)
         mapping = class_to_mode(data, lg.shape[1])

@@ -10,8 +10,9 @@
    (`trainables.guide`), λ annealed (paper: linear 6.0 → 1e-4).
 4. Real batches carry their point's partition; G's partitions are drawn in proportion to their
    sizes; 4 D steps per G step, Adam β = (0, 0.999), hinge loss (the authors' code).
-5. Sampling keeps only samples with R_i = 0 (argmax S = i), redrawing the rejected ones at most
-   `max_redraws` times; the fraction accepted is reported as `acceptance_rate`.
+5. Sampling returns only samples with R_i = 0 (argmax S = i): rejected draws are redrawn until
+   every slot is accepted, failing past `max_draw_factor`·n draws; the fraction of draws
+   accepted is reported as `acceptance_rate`.
 
 Ablations (paper Sec. 5): `partition_labels: random` (a fixed random partition: no partitioner,
 so no guide and no rejection) and λ = 0 (`lambda_start = lambda_end = 0`: Partition+GAN).
@@ -59,6 +60,14 @@ from trainables.simclr import SimCLRSettings
 ARTIFACTS_DIR = "artifacts"
 
 
+class SamplingError(RuntimeError):
+    """Rejection sampling spent its draw budget before every sample was accepted."""
+
+    # A default, so that Ray can rebuild the error from its message when it crosses processes.
+    def __init__(self, message: str, acceptance: float = float("nan")) -> None:
+        super().__init__(message)
+        self.acceptance = acceptance
+
 class PGMGANConfig(AdversarialConfig):
     k: int = Field(50, ge=1, description="number of partitions (generators)")
     # Paper App. C: 4 D steps per G step, Adam β = (0, 0.999); the code trains with the hinge
@@ -81,7 +90,9 @@ class PGMGANConfig(AdversarialConfig):
     guide_reduce: Literal["sum", "mean"] = "sum"
     partition_labels: Literal["learned", "random"] = "learned"
     rejection: bool = True
-    max_redraws: int = Field(20, ge=0, description="redraws of rejected samples at most")
+    max_draw_factor: float = Field(
+        200.0, ge=1, description="sampling with rejection draws at most this many times the "
+        "samples asked for, then fails naming the acceptance rate")
     sample_chunk: int = Field(500, ge=1, description="samples per G / S call when sampling")
     # The partitioner stage (see trainables.partitioner.PartitionSettings).
     partition_loss: Literal["paper", "scan"] = "paper"
@@ -193,7 +204,6 @@ class PGMGAN(AdversarialMethod):
         self.partition_info: dict[str, Any] = {}
         self.labels = self._make_partition()
         self.last_acceptance = float("nan")
-        self.last_unfilled = 0.0
 
     def networks(self):
         return {"g": self.g, "d": self.d}
@@ -269,11 +279,14 @@ class PGMGAN(AdversarialMethod):
         return self.latent(n), self.draw_partitions(n)
 
     def _draw(
-        self, gen_g: torch.nn.Module, c: torch.Tensor, gen: torch.Generator
+        self, gen_g: torch.nn.Module, c: torch.Tensor, gen: torch.Generator, strict: bool
     ) -> tuple[torch.Tensor, torch.Tensor, int, int]:
-        """G_c(z) for the partitions c (one chunk), each kept only if argmax S equals its
-        partition; rejected slots are redrawn with fresh z at most `max_redraws` times, past
-        which the last draw stays. Returns (x, accepted mask, drawn, accepted)."""
+        """G_c(z) for the partitions c (one chunk), each kept only once argmax S equals its
+        partition. Rejected slots keep their partition (so the mixture weights are unchanged)
+        and are redrawn with fresh z, several candidates per slot and round, until every slot
+        holds an accepted sample or `max_draw_factor`·len(c) draws are spent: then `strict`
+        raises a `SamplingError` naming the acceptance rate, otherwise the last draws stay.
+        Returns (x, accepted mask, drawn, accepted)."""
         def g(m: int, cc: torch.Tensor) -> torch.Tensor:
             z = torch.randn(m, self.cfg.latent_dim, generator=gen).to(self.ctx.device)
             return gen_g(z, cc)
@@ -283,26 +296,40 @@ class PGMGAN(AdversarialMethod):
             return x, torch.ones(len(c), dtype=torch.bool, device=x.device), len(c), len(c)
         ok = in_partition(self.partitioner(x), c)
         drawn, accepted = len(c), int(ok.sum())
-        for _ in range(self.cfg.max_redraws):
+        budget = int(self.cfg.max_draw_factor * len(c))
+        while not ok.all() and drawn < budget:
             todo = (~ok).nonzero()[:, 0]
-            if len(todo) == 0:
-                break
-            # The rejected slots keep their partitions, so the mixture weights are unchanged.
-            x_new = g(len(todo), c[todo])
-            ok_new = in_partition(self.partitioner(x_new), c[todo])
-            x[todo[ok_new]] = x_new[ok_new]
-            ok[todo[ok_new]] = True
-            drawn, accepted = drawn + len(todo), accepted + int(ok_new.sum())
+            # Candidates per slot from the acceptance so far, so that rounds stay few.
+            reps = int(min(max(1.0 / max(accepted / drawn, 1e-3), 1.0), 64))
+            reps = max(1, min(reps, (budget - drawn) // len(todo)))
+            cc = c[todo].repeat_interleave(reps)
+            x_new = g(len(cc), cc)
+            ok_new = in_partition(self.partitioner(x_new), cc).view(len(todo), reps)
+            hit = ok_new.any(dim=1)
+            first = ok_new.float().argmax(dim=1)  # the first accepted candidate of each slot
+            pick = torch.arange(len(todo), device=x.device) * reps + first
+            x[todo[hit]] = x_new[pick[hit]]
+            ok[todo[hit]] = True
+            drawn, accepted = drawn + len(cc), accepted + int(ok_new.sum())
+        if strict and not ok.all():
+            raise SamplingError(
+                f"PGMGAN rejection sampling: {int((~ok).sum())} of {len(c)} samples still "
+                f"rejected after {drawn} draws (max_draw_factor {self.cfg.max_draw_factor}); "
+                f"acceptance rate {accepted / drawn:.4f}. G's samples rarely fall in their "
+                f"partitions: train longer, raise max_draw_factor or set rejection: false",
+                accepted / drawn,
+            )
         return x, ok, drawn, accepted
 
     def _sample_in(
-        self, c: torch.Tensor, gen: torch.Generator
+        self, c: torch.Tensor, gen: torch.Generator, strict: bool = True
     ) -> tuple[torch.Tensor, float, float]:
-        """Samples for the partitions c in chunks: (x, acceptance rate, fraction left rejected)."""
+        """Samples for the partitions c in chunks: (x, acceptance rate, fraction left rejected,
+        which is 0 when `strict`)."""
         xs, oks, drawn, accepted = [], [], 0, 0
         with self.sampling_g() as g:
             for s in range(0, len(c), self.cfg.sample_chunk):
-                x, ok, d, a = self._draw(g, c[s : s + self.cfg.sample_chunk], gen)
+                x, ok, d, a = self._draw(g, c[s : s + self.cfg.sample_chunk], gen, strict)
                 xs.append(x)
                 oks.append(ok)
                 drawn, accepted = drawn + d, accepted + a
@@ -311,10 +338,14 @@ class PGMGAN(AdversarialMethod):
 
     @torch.no_grad()
     def sample(self, n: int) -> torch.Tensor:
-        """n samples, partitions drawn by size; with rejection each is kept only if argmax S
-        equals its partition (n are always returned: see `rejected_kept`)."""
+        """n samples, partitions drawn by size; with rejection every one is accepted (R_i = 0
+        for its partition i): rejected draws are redrawn, see `_draw`."""
         c = self.draw_partitions(n)
-        x, self.last_acceptance, self.last_unfilled = self._sample_in(c, self.ctx.generator)
+        try:
+            x, self.last_acceptance, _ = self._sample_in(c, self.ctx.generator)
+        except SamplingError as exc:
+            self.last_acceptance = exc.acceptance
+            raise
         return x
 
     @torch.no_grad()
@@ -333,7 +364,8 @@ class PGMGAN(AdversarialMethod):
         labels, rows = [], []
         for i in order.tolist():
             c = torch.full((n_per_row,), i, dtype=torch.long, device=self.ctx.device)
-            x, rate, _ = self._sample_in(c, gen)
+            # A figure shows the partition even where G rarely lands in it (labelled).
+            x, rate, _ = self._sample_in(c, gen, strict=False)
             rows.append(x.detach().cpu())
             kept = "" if self.partitioner is None or not self.cfg.rejection else (
                 f", accepted {rate:.0%}")
@@ -346,7 +378,6 @@ class PGMGAN(AdversarialMethod):
         sizes = self.sizes()
         out = {
             "acceptance_rate": self.last_acceptance,
-            "rejected_kept": self.last_unfilled,
             "lambda": self.lambda_at(step),
             "partitions_nonempty": float((sizes > 0).sum()),
             "partition_min_size": float(sizes.min()),

@@ -7,6 +7,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -84,4 +85,9 @@ def load_finished(name_or_path: str | Path, storage: str | None = None) -> Study
     seeds = spec.get("seeds") or [0]
     if SEED not in results and len(seeds) == 1:
         results[SEED] = seeds[0]  # a single seed is not in Tune's config
+    for col in results.columns:  # list-valued settings (NEMGAN conditions) as hashable text
+        if results[col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+            results[col] = results[col].map(
+                lambda v: "[" + ", ".join(map(str, v)) + "]"
+                if isinstance(v, (list, tuple, np.ndarray)) else v)
     return Study(folder, record, spec, results)

@@ -45,3 +45,32 @@ def test_modes_bad_inputs() -> None:
         reverse_kl([1, 2], base="2")
     with pytest.raises(MetricInputError, match="mode_ids"):
         mode_histogram(np.array([0, 10]), 10)
+
+
+def test_mode_frequency_l1_against_the_data_frequencies():
+    from evaluation.modes import mode_freq_l1
+
+    q = np.array([0.5, 0.3, 0.2])
+    assert mode_freq_l1([50, 30, 20], q) == pytest.approx(0.0)
+    assert mode_freq_l1([100, 0, 0], q) == pytest.approx(0.5 + 0.3 + 0.2)
+    assert mode_freq_l1([1, 1], None) == pytest.approx(0.0)  # uniform by default
+    assert mode_freq_l1([0, 10]) == pytest.approx(1.0)
+    with pytest.raises(MetricInputError, match="p_data"):
+        mode_freq_l1([1, 1, 1], [0.5, 0.5])
+
+
+def test_a_generator_that_reproduces_an_imbalanced_ring_scores_zero_against_its_weights():
+    from evaluation.toy import toy_metrics
+    from trainables.data import load_dataset
+    from trainables.evaluate import toy_scores
+
+    data = load_dataset("ring", n=50_000, imbalance=10.0)
+    w = np.asarray(data.info["weights"])
+    assert w.max() / w.min() == pytest.approx(10.0)
+    # The mixture's own points: nearest-mean frequencies follow the weights, not uniform.
+    x = load_dataset("ring", n=50_000, imbalance=10.0, split="test").x.numpy()
+    ours = toy_scores(x, data)
+    assert ours["reverse_kl"] < 0.005 and ours["mode_freq_l1"] < 0.03
+    uniform = toy_metrics(x, np.asarray(data.info["centers"]), float(data.info["std"]))
+    assert uniform["reverse_kl"] > 0.2  # what the uniform reference charged a perfect generator
+    assert uniform["mode_freq_l1"] > 0.5

@@ -192,7 +192,10 @@ def loop_config(cache, steps: int = 10, **over) -> dict:
 
 def test_short_run_reports_toy_metrics_acceptance_and_nmi(tmp_path):
     reporter = LocalReporter(checkpoint_root=tmp_path / "ckpt")
-    last = train_loop(loop_config(tmp_path / "cache"), reporter)
+    # 40 steps: a G trained for 10 lands in its partitions too rarely (acceptance ~1e-4) for
+    # rejection sampling to fill 200 samples within its draw bound.
+    last = train_loop(loop_config(tmp_path / "cache", steps=40, lambda_length=40),
+                      reporter)
     for key in ("modes", "high_quality_pct", "reverse_kl", "acceptance_rate", "nmi", "purity",
                 "guide", "lambda", "partitions_nonempty", "high_quality_pct_box", "modes_box"):
         assert key in last, key
@@ -200,7 +203,7 @@ def test_short_run_reports_toy_metrics_acceptance_and_nmi(tmp_path):
     assert last["high_quality_pct_box"] >= last["high_quality_pct"]
     assert last["modes_box"] >= last["modes"]
     assert 0 < last["acceptance_rate"] <= 1 and 0.5 < last["nmi"] <= 1
-    assert last["lambda"] == pytest.approx(1e-4)  # lambda_length 10: annealed by step 10
+    assert last["lambda"] == pytest.approx(1e-4)  # annealed by lambda_length
     extra = torch.load(reporter.last_checkpoint / STATE_FILE, weights_only=True)["extra"]
     assert extra["labels"].shape == (1500,) and "head.weight" in extra["partitioner"]
 
@@ -209,13 +212,33 @@ def test_second_trial_reuses_the_partition_and_sampling_rejects_outside(tmp_path
     from trainables.pgmgan import PGMGAN, PGMGANConfig
 
     data = load_dataset("grid", n=1500)
-    cfg = PGMGANConfig.model_validate(method_cfg(tmp_path))
+    cfg = PGMGANConfig.model_validate(method_cfg(tmp_path, lambda_length=80))
     first = PGMGAN(cfg, data, RunContext(torch.device("cpu"), seed=0))
     second = PGMGAN(cfg, data, RunContext(torch.device("cpu"), seed=0))
     assert first.partition_info["cached"] is False and second.partition_info["cached"] is True
     assert torch.equal(first.labels, second.labels)
-    x = second.sample(400)  # untrained G: many rejections, bounded redraws, n samples back
-    assert x.shape == (400, 2) and 0 < second.last_acceptance <= 1
+    for step in range(80):  # an untrained G lands in its partitions about once in 10^4 draws
+        second.train_step(step)
+    x = second.sample(400)  # still many rejections, redrawn until accepted
+    assert x.shape == (400, 2) and 0 < second.last_acceptance < 1
+    # Every returned sample lies in its own partition: R_i(x) = 0.
+    c = second.draw_partitions(400)
+    x, rate, unfilled = second._sample_in(c, torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert bool(in_partition(second.partitioner(x), c).all()) and unfilled == 0.0
+    assert 0 < rate < 1
+
+
+def test_sampling_fails_naming_the_acceptance_rate_when_the_draw_bound_is_hit(tmp_path):
+    from trainables.pgmgan import PGMGAN, PGMGANConfig, SamplingError
+
+    data = load_dataset("grid", n=1500)
+    cfg = PGMGANConfig.model_validate(method_cfg(tmp_path) | {"max_draw_factor": 1.0})
+    method = PGMGAN(cfg, data, RunContext(torch.device("cpu"), seed=0))
+    with pytest.raises(SamplingError, match=r"max_draw_factor 1\.0.*acceptance rate 0\.\d+"):
+        method.sample(400)  # one draw per slot allowed, and an untrained G misses many
+    rows, labels = method.sample_by_condition(20, max_rows=3)  # figures still show every row
+    assert rows.shape[:2] == (3, 20) and "accepted" in labels[0]
 
 
 @pytest.mark.parametrize("over", [
@@ -223,7 +246,8 @@ def test_second_trial_reuses_the_partition_and_sampling_rejects_outside(tmp_path
     {"lambda_schedule": "cosine", "guide_reduce": "mean"},
 ])
 def test_ablations_train(tmp_path, over):
-    last = train_loop(loop_config(tmp_path, steps=4, **over), LocalReporter())
+    # No rejection: a 4-step G rarely lands in its partitions (the sampling tests cover it).
+    last = train_loop(loop_config(tmp_path, steps=4, rejection=False, **over), LocalReporter())
     assert last["step"] == 4 and "nmi" in last
     if over.get("partition_labels") == "random":
         assert last["nmi"] < 0.2 and last["acceptance_rate"] == 1.0
@@ -251,3 +275,12 @@ def test_the_2d_scripts_generator_loss_is_bce_against_target_2():
     assert PGMGANConfig().g_loss is None  # default: G's loss is D's
     with pytest.raises(ValidationError, match="g_loss"):
         PGMGANConfig(g_loss="target2")
+
+
+def test_sampling_error_survives_pickling_across_processes():
+    import pickle
+
+    from trainables.pgmgan import SamplingError
+
+    err = pickle.loads(pickle.dumps(SamplingError("acceptance rate 0.0010", 0.001)))
+    assert isinstance(err, SamplingError) and "acceptance rate 0.0010" in str(err)

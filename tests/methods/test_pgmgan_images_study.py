@@ -26,7 +26,7 @@ def test_two_worker_image_pgmgan_takes_steps(tmp_path, ray_cluster, shared_datas
                "partition_loss": "scan", "partition_steps": 20, "partition_subset": 256,
                "partition_neighbours": 5, "partition_blocks": 1, "partition_hidden": 8,
                "simclr_steps": 3, "simclr_batch": 16, "simclr_width": 4, "simclr_proj_dim": 8,
-               "lambda_length": 6, "max_redraws": 2},
+               "lambda_length": 6, "rejection": False},  # a 6-step G rarely fills its partitions
         budget={"steps": 6}, eval_every=3, checkpoint_every=6, eval_samples=32,
         eval_features="raw", resources={"workers": 2, "cpus_per_worker": 1},
         max_concurrent_trials=1, metric="fid",
