@@ -287,3 +287,21 @@ def test_no_tau_columns_means_no_curve(tmp_path):
     assert tau_curve_table(study, steps, results).empty
     assert tau_infer_curves(study, steps, results, tmp_path) == []
     assert not (tmp_path / "tau_infer_curves.png").exists()
+
+
+def test_list_valued_settings_group_as_text(tmp_path):
+    """NEMGAN's `conditions` comes back from Parquet as arrays, which pandas cannot group."""
+    from study.report.load import load_finished
+    from study.report.tables import grouped
+
+    folder, _ = _synthetic_simplicial_study(tmp_path)
+    results = pd.read_parquet(folder / "results.parquet")
+    results["conditions"] = [[], ["C1"], ["C1", "C2", "C3"]] * 2 + [["C1"]]
+    results.to_parquet(folder / "results.parquet", index=False)
+    spec = json.loads((folder / "spec.yaml").read_text())
+    spec["search"] = {"conditions": {"type": "grid", "values": [[], ["C1"], ["C1", "C2", "C3"]]}}
+    (folder / "spec.yaml").write_text(json.dumps(spec))
+    study = load_finished(str(folder))
+    table = grouped(study, ["precision"])
+    assert sorted(table["conditions"]) == ["[C1, C2, C3]", "[C1]", "[]"]
+    assert list(table.sort_values("conditions")["n"]) == [2, 2, 2]
