@@ -95,9 +95,10 @@ def toy_metrics(samples: np.ndarray, centers: np.ndarray, std: float, box: bool 
             hq_mode[s:s + chunk] = nearest[s:s + chunk]
     modes = int(np.unique(hq_mode[hq]).size)
     assign = nearest if kl_over == "all" else nearest[hq]
-    counts = np.bincount(assign, minlength=m)
-    kl = reverse_kl(counts, p_data=weights) if assign.size else float("nan")
-    l1 = mode_freq_l1(counts, weights) if assign.size else float("nan")
+    kl = l1 = float("nan")
+    if assign.size:
+        counts = np.bincount(assign, minlength=m)
+        kl, l1 = reverse_kl(counts, p_data=weights), mode_freq_l1(counts, weights)
     from scipy.stats import chi2
 
     spread = float(np.median(near_dist) / (std * np.sqrt(chi2.ppf(0.5, x.shape[1]))))

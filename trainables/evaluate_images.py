@@ -318,7 +318,7 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         model = clf.base.model if isinstance(clf, ChannelAdapter) else clf.model
         # The MNIST classifier takes [-1, 1]; a generator may overshoot its tanh range slightly.
         modes = stacked_mnist_modes(model, samples.clamp(-1, 1)).numpy()
-        metrics |= mode_stats(modes, 1000, np.asarray(data.info["priors"], np.float64))
+        metrics |= mode_stats(modes, 1000, data.info["priors"])
         mode_note = (f"{clf_note} per channel (stacked_mnist_modes), 1000 modes, p_data = the "
                      f"data's triple frequencies (PacGAN's uniform reference differs by "
                      f"sampling noise)")
@@ -327,7 +327,7 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         mapping = class_to_mode(data, lg.shape[1])
         modes = mapping[lg.argmax(1).numpy()]
         n_modes = int(data.info.get("n_modes") or mapping.max() + 1)
-        metrics |= mode_stats(modes, n_modes, np.asarray(data.info["priors"], np.float64))
+        metrics |= mode_stats(modes, n_modes, data.info["priors"])
         mode_note = f"{clf_note} argmax → {n_modes} modes, p_data = the data's class priors"
 
     desc = ex.describe()

@@ -68,6 +68,7 @@ class SamplingError(RuntimeError):
         super().__init__(message)
         self.acceptance = acceptance
 
+
 class PGMGANConfig(AdversarialConfig):
     k: int = Field(50, ge=1, description="number of partitions (generators)")
     # Paper App. C: 4 D steps per G step, Adam β = (0, 0.999); the code trains with the hinge
@@ -300,7 +301,7 @@ class PGMGAN(AdversarialMethod):
         while not ok.all() and drawn < budget:
             todo = (~ok).nonzero()[:, 0]
             # Candidates per slot from the acceptance so far, so that rounds stay few.
-            reps = int(min(max(1.0 / max(accepted / drawn, 1e-3), 1.0), 64))
+            reps = int(1.0 / max(accepted / drawn, 1 / 64))  # 1 to 64
             reps = max(1, min(reps, (budget - drawn) // len(todo)))
             cc = c[todo].repeat_interleave(reps)
             x_new = g(len(cc), cc)
@@ -313,10 +314,11 @@ class PGMGAN(AdversarialMethod):
             drawn, accepted = drawn + len(cc), accepted + int(ok_new.sum())
         if strict and not ok.all():
             raise SamplingError(
-                f"PGMGAN rejection sampling: {int((~ok).sum())} of {len(c)} samples still "
-                f"rejected after {drawn} draws (max_draw_factor {self.cfg.max_draw_factor}); "
-                f"acceptance rate {accepted / drawn:.4f}. G's samples rarely fall in their "
-                f"partitions: train longer, raise max_draw_factor or set rejection: false",
+                f"PGMGAN rejection sampling: {int((~ok).sum())} of a chunk of {len(c)} "
+                f"samples still rejected after {drawn} draws (max_draw_factor "
+                f"{self.cfg.max_draw_factor}); acceptance rate {accepted / drawn:.4f}. G's "
+                f"samples rarely fall in their partitions: train longer, raise "
+                f"max_draw_factor or set rejection: false",
                 accepted / drawn,
             )
         return x, ok, drawn, accepted

@@ -86,8 +86,14 @@ def load_finished(name_or_path: str | Path, storage: str | None = None) -> Study
     if SEED not in results and len(seeds) == 1:
         results[SEED] = seeds[0]  # a single seed is not in Tune's config
     for col in results.columns:  # list-valued settings (NEMGAN conditions) as hashable text
-        if results[col].map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
-            results[col] = results[col].map(
-                lambda v: "[" + ", ".join(map(str, v)) + "]"
-                if isinstance(v, (list, tuple, np.ndarray)) else v)
+        if results[col].map(_is_list).any():
+            results[col] = results[col].map(_list_text)
     return Study(folder, record, spec, results)
+
+
+def _is_list(v: Any) -> bool:
+    return isinstance(v, (list, tuple, np.ndarray))
+
+
+def _list_text(v: Any) -> Any:
+    return "[" + ", ".join(map(str, v)) + "]" if _is_list(v) else v
