@@ -160,6 +160,22 @@ class GANMethod(ABC):
                     group["lr"] = lr
 
 
+def has_batch_norm(module: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def d_logits(
+    d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None = None
+) -> torch.Tensor:
+    """D's logits on real then fake. One call on both when D holds no batch norm; one call each
+    when it does, so that a fake batch is normalised on its own statistics in the D step exactly
+    as in G's step (on a mixed batch D can tell the two apart by the batch statistics alone, and
+    G's fake-only batch then fools it: both losses fall to zero and G learns nothing)."""
+    if not has_batch_norm(d):
+        return d(torch.cat([real, fake]), None if c is None else torch.cat([c, c]))
+    return torch.cat([d(real, c), d(fake, c)])
+
+
 class AdversarialMethod(GANMethod):
     """Shared plumbing for the G/D methods: real batches, latents, optimiser steps."""
 
@@ -188,12 +204,12 @@ class AdversarialMethod(GANMethod):
     def d_update(
         self, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """One D update in one D call on real and fake together (one forward, one backward),
-        with the R1 penalty on the real half when `r1_gamma` > 0. Returns the loss."""
+        """One D update on real and fake, with the R1 penalty on the real half when `r1_gamma`
+        > 0. Returns the loss."""
         n, gamma = len(real), getattr(self.cfg, "r1_gamma", 0.0)
         if gamma > 0:
             real = real.detach().requires_grad_(True)
-        logits = self.d(torch.cat([real, fake]), None if c is None else torch.cat([c, c]))
+        logits = d_logits(self.d, real, fake, c)
         loss_d = d_loss(self.cfg.loss, logits[:n], logits[n:])
         if gamma > 0:
             loss_d = loss_d + gamma / 2 * r1_penalty(logits[:n], real)

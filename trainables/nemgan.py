@@ -43,7 +43,7 @@ from torch.nn import functional as F
 from trainables import nemgan_prior as npr
 from trainables.data import DataBundle, DatasetError
 from trainables.losses import d_loss, g_loss, gradient_penalty
-from trainables.method import AdversarialMethod, MethodConfig, eval_mode
+from trainables.method import AdversarialMethod, MethodConfig, d_logits, eval_mode
 from trainables.networks.nemgan_conv import build_inverter
 from trainables.networks.select import build_pair, is_vector_data
 
@@ -288,7 +288,7 @@ class NEMGAN(AdversarialMethod):
 
     def _d_loss(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         n = len(real)
-        out = self.d(torch.cat([real, fake]))
+        out = d_logits(self.d, real, fake)
         if self.cfg.loss != "wgan":
             return d_loss(self.cfg.loss, out[:n], out[n:]), torch.zeros(())
         gp = gradient_penalty(self.d, real, fake, self.ctx.generator)

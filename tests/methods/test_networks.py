@@ -4,6 +4,7 @@ optimisation step (tiny widths, except where the papers' sizes are checked by co
 
 from __future__ import annotations
 
+import copy
 import io
 
 import pytest
@@ -334,3 +335,28 @@ def test_toy_generator_embedding_condition_is_unit_length_and_learned():
     assert g.embed.weight.requires_grad
     with pytest.raises(ValueError, match="condition"):
         ToyGenerator(2, n_classes=5, condition="film")
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_d_step_scores_fakes_as_g_step_does(case):
+    """In train mode the D step's fake logits equal D on the fakes alone, which is what G's step
+    sees. A D with batch norm on one mixed real+fake batch breaks this (it separates the two by the
+    batch statistics, so both players' losses fall to zero and G learns nothing)."""
+    from trainables.method import d_logits, has_batch_norm
+
+    _, d = tiny_pair(*case, n_classes=0, d_out=1)
+    d.train()
+    shape = case[1]
+    real, fake = torch.rand(8, *shape) * 2 - 1, torch.rand(8, *shape) * 0.2
+    start = copy.deepcopy(d.state_dict())  # spectral norm's power iteration moves per call
+
+    def fresh(x: torch.Tensor) -> torch.Tensor:
+        d.load_state_dict(start)
+        return d(x)
+
+    logits = d_logits(d, real, fake)
+    assert logits.shape == (16,)
+    torch.testing.assert_close(logits[8:], fresh(fake))
+    torch.testing.assert_close(logits[:8], fresh(real))
+    if has_batch_norm(d):  # the mixed batch really would score the fakes differently
+        assert not torch.allclose(fresh(torch.cat([real, fake]))[8:], fresh(fake), atol=1e-4)
