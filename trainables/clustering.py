@@ -1,7 +1,8 @@
-"""k-means for Self-Conditioned GAN: pure torch functions, no networks, no distribution.
+"""k-means for Self-Conditioned GAN: torch in and out, no networks, no distribution.
 
 - `kmeans`: k-means++ seeding then Lloyd iterations, best of `restarts` by inertia (the first
-  clustering; the paper runs ten restarts).
+  clustering; the paper runs ten restarts), and `lloyd` from given centres: both scikit-learn's
+  `KMeans`, the project's one k-means (NEMGAN's inverter initialisation uses it too).
 - `warm_start_centres`: the paper's Eq. (3), the means of the *new* features under the *old*
   assignment, used to initialise every later clustering.
 - `match_clusters`: Eq. (4), the permutation of new labels onto old ones minimising the number of
@@ -61,23 +62,30 @@ def assign_to_centres(
     return torch.cat(labels), torch.cat(dists)
 
 
-def kmeans_pp_init(
-    x: torch.Tensor, k: int, generator: torch.Generator | None = None
-) -> torch.Tensor:
-    """k-means++ seeding (Arthur & Vassilvitskii 2007): D² sampling, one centre at a time."""
-    n = len(x)
-    first = int(torch.randint(n, (1,), generator=generator))
-    centres = [x[first]]
-    closest = sq_distances(x, x[first : first + 1])[:, 0]
-    for _ in range(1, k):
-        total = closest.sum()
-        if total <= 0:  # fewer distinct points than k: any point; Lloyd re-seeds duplicates
-            idx = int(torch.randint(n, (1,), generator=generator))
-        else:
-            idx = int(torch.multinomial((closest / total).cpu(), 1, generator=generator))
-        centres.append(x[idx])
-        closest = torch.minimum(closest, sq_distances(x, x[idx : idx + 1])[:, 0])
-    return torch.stack(centres)
+def _sklearn_kmeans(
+    x: torch.Tensor, k: int, init: torch.Tensor | None, restarts: int,
+    generator: torch.Generator | None, max_iter: int,
+) -> KMeansResult:
+    """scikit-learn's Lloyd k-means (k-means++ seeding when `init` is None), on x's dtype."""
+    import warnings
+
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
+    seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    xs = x.detach().cpu().numpy()
+    start = "k-means++" if init is None else init.detach().cpu().numpy().astype(xs.dtype)
+    km = KMeans(k, init=start, n_init=restarts if init is None else 1, max_iter=max_iter,
+                random_state=seed, algorithm="lloyd")
+    with warnings.catch_warnings():  # fewer distinct points than k: handled below
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        km.fit(xs)
+    centres = torch.from_numpy(km.cluster_centers_).to(x)
+    assign, dist = assign_to_centres(x, centres)
+    centres, reseeded = _reseed_empty(x, centres, assign, dist, k)
+    if reseeded:
+        assign, dist = assign_to_centres(x, centres)
+    return KMeansResult(assign, centres, float(dist.sum()), int(km.n_iter_))
 
 
 def _reseed_empty(
@@ -94,34 +102,9 @@ def _reseed_empty(
     return centres, True
 
 
-def lloyd(
-    x: torch.Tensor, centres: torch.Tensor, max_iter: int = 100, tol: float = 1e-6
-) -> KMeansResult:
-    """Lloyd iterations from the given centres until the assignment stops changing."""
-    k = len(centres)
-    centres = centres.clone().to(x.dtype)
-    assign, dist = assign_to_centres(x, centres)
-    iterations = 0
-    for iterations in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
-        centres, reseeded = _reseed_empty(x, centres, assign, dist, k)
-        if reseeded:
-            assign, dist = assign_to_centres(x, centres)
-        sums = torch.zeros_like(centres).index_add_(0, assign, x)
-        counts = torch.bincount(assign, minlength=k).to(x.dtype)
-        filled = counts > 0
-        new = centres.clone()
-        new[filled] = sums[filled] / counts[filled, None]
-        shift = (new - centres).pow(2).sum()
-        centres = new
-        new_assign, dist = assign_to_centres(x, centres)
-        stable = bool((new_assign == assign).all())
-        assign = new_assign
-        if stable or shift <= tol * (x.var(0).sum() + 1e-12):
-            break
-    centres, reseeded = _reseed_empty(x, centres, assign, dist, k)
-    if reseeded:
-        assign, dist = assign_to_centres(x, centres)
-    return KMeansResult(assign, centres, float(dist.sum()), iterations)
+def lloyd(x: torch.Tensor, centres: torch.Tensor, max_iter: int = 100) -> KMeansResult:
+    """Lloyd iterations from the given centres (scikit-learn) until they converge."""
+    return _sklearn_kmeans(x, len(centres), centres, 1, None, max_iter)
 
 
 def kmeans(
@@ -131,13 +114,7 @@ def kmeans(
     """k-means++ + Lloyd, best of `restarts` runs by inertia (the paper's first clustering)."""
     if len(x) < k:
         raise ValueError(f"k-means: {len(x)} points cannot make k={k} clusters")
-    best: KMeansResult | None = None
-    for _ in range(max(1, restarts)):
-        res = lloyd(x, kmeans_pp_init(x, k, generator), max_iter)
-        if best is None or res.inertia < best.inertia:
-            best = res
-    assert best is not None
-    return best
+    return _sklearn_kmeans(x, k, None, max(1, restarts), generator, max_iter)
 
 
 def warm_start_centres(x: torch.Tensor, old_assign: torch.Tensor, k: int) -> torch.Tensor:
