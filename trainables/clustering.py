@@ -2,7 +2,7 @@
 
 - `kmeans`: k-means++ seeding then Lloyd iterations, best of `restarts` by inertia (the first
   clustering; the paper runs ten restarts), and `lloyd` from given centres: both scikit-learn's
-  `KMeans`, the project's one k-means (NEMGAN's inverter initialisation uses it too).
+  `KMeans` (PGMGAN's partitioner calls `kmeans` too).
 - `warm_start_centres`: the paper's Eq. (3), the means of the *new* features under the *old*
   assignment, used to initialise every later clustering.
 - `match_clusters`: Eq. (4), the permutation of new labels onto old ones minimising the number of
@@ -72,7 +72,8 @@ def _sklearn_kmeans(
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
 
-    seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+    # From given centres Lloyd draws nothing: leave the caller's (or the global) stream alone.
+    seed = 0 if init is not None else int(torch.randint(2**31 - 1, (1,), generator=generator))
     xs = x.detach().cpu().numpy()
     start = "k-means++" if init is None else init.detach().cpu().numpy().astype(xs.dtype)
     km = KMeans(k, init=start, n_init=restarts if init is None else 1, max_iter=max_iter,
