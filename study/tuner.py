@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 from ray import tune
 from ray.tune.search import Repeater
 
@@ -54,7 +56,6 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
 def searcher(spec: StudySpec, study_dir: Path) -> Any:
     if spec.searcher.type in ("grid", "random"):
         return None  # Tune's BasicVariantGenerator
-    import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
     from ray.tune.search.optuna import OptunaSearch
@@ -62,7 +63,7 @@ def searcher(spec: StudySpec, study_dir: Path) -> Any:
     seed = spec.searcher.seed
     samplers = {
         "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
-        "nsga2": lambda: optuna.samplers.NSGAIISampler(seed=seed),
+        "nsga2": lambda: NSGAIISampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
     }
     multi = len(spec.metrics) > 1
@@ -77,6 +78,33 @@ def searcher(spec: StudySpec, study_dir: Path) -> Any:
     )
     # Each suggestion is trained once per seed; Optuna sees the mean over seeds.
     return SeedRepeater(search, repeat=len(spec.seeds), set_index=True)
+
+
+class LockFreePickle:
+    """Mixin for an Optuna sampler: its thread locks are left out when pickled and made anew
+    when unpickled. Tune pickles the searcher into the study folder (for resume), and Optuna's
+    genetic samplers hold a `threading.Lock` (NSGA-II since Optuna 5)."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: v for k, v in self.__dict__.items() if not isinstance(v, _LOCK_TYPES)}
+        state[_LOCKS] = {k: isinstance(v, _RLOCK) for k, v in self.__dict__.items()
+                         if isinstance(v, _LOCK_TYPES)}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        locks = state.pop(_LOCKS)
+        self.__dict__.update(state)
+        for name, reentrant in locks.items():
+            setattr(self, name, threading.RLock() if reentrant else threading.Lock())
+
+
+_RLOCK = type(threading.RLock())
+_LOCK_TYPES = (type(threading.Lock()), _RLOCK)
+_LOCKS = "__locks__"
+
+
+class NSGAIISampler(LockFreePickle, optuna.samplers.NSGAIISampler):
+    pass
 
 
 class SeedRepeater(Repeater):
