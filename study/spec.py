@@ -162,7 +162,8 @@ class StudySpec(_Strict):
         if len(metrics) > 1 and self.searcher.type != "optuna":
             raise ValueError("several metrics (multi-objective) need searcher.type: optuna")
         if len(metrics) > 1 and self.scheduler.type != "none":
-            raise ValueError("a multi-objective study cannot use a scheduler (none allowed)")
+            raise ValueError("scheduler.type: a multi-objective study cannot use a scheduler "
+                             "(none allowed)")
         if self.checkpoint_every % self.eval_every:
             raise ValueError(
                 f"checkpoint_every ({self.checkpoint_every}) must be a multiple of eval_every "
@@ -206,20 +207,34 @@ class StudySpec(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+_UNION_TAGS = ("uniform", "loguniform", "int", "choice", "str")
+
+
 def _loc(err: dict[str, Any]) -> str:
-    # Drop pydantic's union tags (e.g. "loguniform") so the path reads like the YAML.
-    parts = [str(p) for p in err["loc"] if p not in ("uniform", "loguniform", "int", "choice")]
-    return ".".join(parts) or "(top level)"
+    # Drop pydantic's union tags ("loguniform", "literal['min','max']", "list[...]") so the
+    # path reads like the YAML.
+    parts = [str(p) for p in err["loc"]
+             if p not in _UNION_TAGS and not (isinstance(p, str) and "[" in p)]
+    return ".".join(parts)
 
 
 def format_validation_error(source: str, exc: ValidationError) -> str:
-    lines = [f"invalid study spec {source}:"]
-    for err in exc.errors():
+    lines, seen = [f"invalid study spec {source}:"], set()
+    errors = exc.errors()
+    for err in errors:
+        if err["type"] == "list_type" and sum(_loc(e) == _loc(err) for e in errors) > 1:
+            continue  # a scalar that fails `x | list[x]`: its scalar message says what is allowed
         msg = err["msg"].removeprefix("Value error, ")
         got = f" (got {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
         if err["type"] == "extra_forbidden":
             msg, got = "unknown key", ""
-        lines.append(f"  {_loc(err)}: {msg}{got}")
+        loc = _loc(err)
+        if not loc:  # a check across fields: its message names them, the input is the spec
+            got = ""
+        line = f"  {loc}: {msg}{got}" if loc else f"  {msg}"
+        if line not in seen:  # one line per field for a value that fails every union member
+            seen.add(line)
+            lines.append(line)
     return "\n".join(lines)
 
 
@@ -234,12 +249,33 @@ def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
     return spec
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML with each mapping key at most once (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_spec(path: str | Path) -> StudySpec:
     path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"study spec {path}: is a directory; expected a YAML file "
+                        "(e.g. search_spaces/quickstart.yaml)")
     if not path.is_file():
         raise SpecError(f"study spec {path}: no such file")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(f"study spec {path}: not a text file; expected UTF-8 YAML") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise SpecError(f"study spec {path}: not valid YAML: {exc}") from None
     return parse_spec(data, str(path))
@@ -263,20 +299,59 @@ def _config_errors(cfg_model: type[BaseModel], values: dict[str, Any]) -> list[t
 DATASET_PREFIX = "dataset."
 
 
-def _dataset_option_problems(spec: StudySpec, section: str, name: str) -> list[str]:
-    """A searched `dataset.<option>` must be an option of the data set's loader."""
+def _option_problem(types: dict[str, Any], field: str, option: str, value: Any,
+                    dataset: str) -> str | None:
+    """Why `value` cannot be the loader's `option` (unknown, or not of its annotated type)."""
+    from pydantic import TypeAdapter
+
+    if option not in types:
+        return f"{field}: not an option of data set {dataset!r} (expected one of {list(types)})"
+    try:
+        TypeAdapter(types[option]).validate_python(value, strict=True)
+    except ValidationError:
+        kind = getattr(types[option], "__name__", None) or str(types[option])
+        return f"{field}: expected {kind} (got {value!r})"
+    return None
+
+
+def _dataset_problems(spec: StudySpec) -> list[str]:
+    """The data set must exist, and every option (fixed or searched) must be one its loader
+    takes, of the type its signature gives."""
     from trainables.data import DatasetError
-    from trainables.data.registry import loader_options
+    from trainables.data.registry import loader_option_types
 
     try:
-        options = loader_options(spec.dataset.name)
+        types = loader_option_types(spec.dataset.name)
     except DatasetError as exc:
         return [str(exc)]
-    option = name.removeprefix(DATASET_PREFIX)
-    if option in options:
+    name = spec.dataset.name
+    problems = [_option_problem(types, f"dataset.options.{k}", k, v, name)
+                for k, v in spec.dataset.options.items()]
+    for key, param in spec.search.items():
+        if not key.startswith(DATASET_PREFIX):
+            continue
+        option = key.removeprefix(DATASET_PREFIX)
+        if option not in types:
+            problems.append(_option_problem(types, f"search.{key}", option, None, name))
+            continue
+        problems += [_option_problem(types, f"search.{key}.{label}", option, v, name)
+                     for label, v in param.labelled_bounds()]
+    return [p for p in problems if p]
+
+
+def _eval_features_problems(spec: StudySpec) -> list[str]:
+    from evaluation.classifiers import available_classifiers
+
+    value = spec.eval_features
+    if value in ("auto", "raw", "inception"):
         return []
-    return [f"{section}.{name}: not an option of data set {spec.dataset.name!r} "
-            f"(expected one of {options})"]
+    if value.startswith("classifier:"):
+        if value.removeprefix("classifier:") in available_classifiers():
+            return []
+        return [f"eval_features: no reference classifier {value!r} (expected one of "
+                f"{[f'classifier:{n}' for n in available_classifiers()]})"]
+    return [f"eval_features: expected auto, raw, inception or classifier:<dataset> "
+            f"(got {value!r})"]
 
 
 def _check_against_trainer(spec: StudySpec, source: str) -> None:
@@ -296,8 +371,7 @@ def _check_against_trainer(spec: StudySpec, source: str) -> None:
                 problems.append(f"{section}.{name}: the data set cannot change mid-run")
                 continue
             if name.startswith(DATASET_PREFIX):
-                problems += _dataset_option_problems(spec, section, name)
-                continue
+                continue  # checked with the data set's own options below
             if name not in cfg_model.model_fields:
                 problems.append(f"{section}.{name}: not a setting of trainer {spec.trainer!r}")
                 continue
@@ -308,6 +382,7 @@ def _check_against_trainer(spec: StudySpec, source: str) -> None:
             for label, value in param.labelled_bounds():
                 errs = _config_errors(cfg_model, spec.fixed | {name: value})
                 problems += [f"{section}.{name}.{label}: {m}" for f, m in errs if f == name]
+    problems += _dataset_problems(spec) + _eval_features_problems(spec)
     if problems:
         lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
         raise SpecError("\n".join(lines))

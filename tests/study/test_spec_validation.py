@@ -61,6 +61,17 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
                         "mutations": {"d_steps": {"type": "choice", "values": [1, 2]}}}},
          "PB2 takes continuous bounds only"),
         ({"scheduler": {"type": "pbt"}}, "PBT/PB2 need at least one parameter to mutate"),
+        ({"dataset": {"name": "grids"}}, "dataset.name: unknown data set 'grids'; expected one of"),
+        ({"dataset": {"name": "grid", "options": {"colours": 3}}},
+         "dataset.options.colours: not an option of data set 'grid' (expected one of ['n', "),
+        ({"dataset": {"name": "grid", "options": {"side": "5"}}},
+         "dataset.options.side: expected int (got '5')"),
+        ({"search": {"dataset.std": {"type": "grid", "values": [0.1, "wide"]}}},
+         "search.dataset.std.values[1]: expected float (got 'wide')"),
+        ({"eval_features": "classifier:nonexistent"},
+         "eval_features: no reference classifier 'classifier:nonexistent' (expected one of"),
+        ({"eval_features": "vgg"}, "eval_features: expected auto, raw, inception or classifier"),
+        ({"mode": "maximize"}, "  mode: Input should be 'min' or 'max' (got 'maximize')"),
     ],
 )
 def test_bad_specs_name_the_field(change, expected):
@@ -70,10 +81,24 @@ def test_bad_specs_name_the_field(change, expected):
 def test_missing_file_and_bad_yaml(tmp_path):
     with pytest.raises(SpecError, match="no such file"):
         load_spec(tmp_path / "absent.yaml")
+    with pytest.raises(SpecError, match="is a directory; expected a YAML file"):
+        load_spec(tmp_path)
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: [unclosed\n")
     with pytest.raises(SpecError, match="not valid YAML"):
         load_spec(bad)
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
+    with pytest.raises(SpecError, match="not a text file; expected UTF-8 YAML"):
+        load_spec(bad)
+    bad.write_text("name: a\ntrainer: baseline_gan\nfixed: {lr_g: 1.0e-4}\nname: b\n")
+    with pytest.raises(SpecError, match="duplicate key 'name'"):
+        load_spec(bad)
+
+
+def test_a_check_across_fields_names_them_and_not_the_whole_spec():
+    message = error_of(toy_spec("bad", eval_every=30, checkpoint_every=45))
+    assert message.splitlines()[1].startswith("  checkpoint_every (45) must be a multiple")
+    assert "top level" not in message and "'trainer'" not in message
 
 
 def test_cli_exits_2_without_traceback(tmp_path):

@@ -67,6 +67,15 @@ def loader_options(name: str) -> list[str]:
     return [p for p in params if p not in ("root", "split")]
 
 
+def loader_option_types(name: str) -> dict[str, Any]:
+    """Each option of a data set's loader with its annotated type (for checking a spec)."""
+    import typing
+
+    options = loader_options(name)
+    hints = typing.get_type_hints(_LOADERS[name])
+    return {o: hints.get(o, Any) for o in options}
+
+
 def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
     """Argument, else $STUDY_DATA_ROOT, else ~/.cache/gan-mode-study/data."""
     if root:
