@@ -24,6 +24,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = run_study(args.spec, args.storage, args.tracking_uri, args.address, args.data_root,
                         args.name)
     print_summary(outcome)
+    if outcome.interrupted:
+        return 130
     return 1 if outcome.errors and outcome.errors == len(outcome.table) else 0
 
 
@@ -32,7 +34,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
     outcome = resume_study(args.study, args.storage, args.address)
     print_summary(outcome)
-    return 0
+    return 130 if outcome.interrupted else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

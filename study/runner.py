@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from study import driver
 from study import tuner as tuning
 from study.paths import (
     LINEAGE_FILE,
@@ -32,6 +33,7 @@ from study.paths import (
 )
 from study.progress import ProgressCallback
 from study.spec import SpecError, StudySpec, load_spec, parse_spec
+from study.status import trial_states
 from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
 from study.trial import root_cause
 
@@ -49,6 +51,7 @@ class StudyOutcome:
     record: StudyRecord
     table: pd.DataFrame
     errors: int
+    interrupted: str | None = None  # why the driver stopped before every trial ended
 
 
 def connect_ray(address: str | None = None) -> None:
@@ -176,7 +179,19 @@ def resume_study(
 def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> StudyOutcome:
     from mlflow.tracking import MlflowClient
 
-    grid = _make_tuner(spec, folder, record, restore).fit()
+    tuner = _make_tuner(spec, folder, record, restore)
+    driver.mark_started(folder)
+    try:
+        with driver.sigterm_as_interrupt() as signals:
+            grid = tuner.fit()
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        reason = (f"driver ended by {'Ctrl-C' if interrupted else type(exc).__name__}"
+                  f"{'' if interrupted else f': {exc}'}; continue with `study resume {spec.name}`")
+        driver.close_runs(record.tracking_uri, record.experiment_id, record.parent_run_id,
+                          "KILLED" if interrupted else "FAILED", reason)
+        driver.mark_ended(folder, driver.INTERRUPTED if interrupted else driver.FAILED, reason)
+        raise
     table = results_table(grid, spec)
     lineage = lineage_table(folder / LINEAGE_FILE)
     if lineage is not None:
@@ -189,7 +204,16 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> S
             _write_parquet(frame, folder / name)
             client.log_artifact(record.parent_run_id, str(folder / name))
     errors = int(sum(r.error is not None for r in grid))
+    unfinished = [t for t in trial_states(folder) if t["status"] not in ("TERMINATED", "ERROR")]
+    if unfinished:  # Tune returns after Ctrl-C or SIGTERM with the rest of the trials unrun
+        reason = (f"interrupted by {signals[0] if signals else 'Ctrl-C'} with {len(unfinished)} "
+                  f"of {len(grid)} trials unfinished; continue with `study resume {spec.name}`")
+        driver.close_runs(record.tracking_uri, record.experiment_id, record.parent_run_id,
+                          "KILLED", reason)
+        driver.mark_ended(folder, driver.INTERRUPTED, reason)
+        return StudyOutcome(folder, record, table, errors, interrupted=reason)
     client.set_terminated(record.parent_run_id, "FAILED" if errors == len(grid) else "FINISHED")
+    driver.mark_ended(folder, driver.FAILED if errors == len(grid) else driver.FINISHED)
     return StudyOutcome(folder, record, table, errors)
 
 
@@ -271,6 +295,8 @@ def print_summary(outcome: StudyOutcome) -> None:
     if (outcome.folder / LINEAGE_TABLE).is_file():
         n = len(pd.read_parquet(outcome.folder / LINEAGE_TABLE))
         print(f"\nPBT: {n} exploit(s), lineage in {outcome.folder / LINEAGE_TABLE}")
+    if outcome.interrupted:
+        print(f"study {rec.name}: {outcome.interrupted}")
     if outcome.errors:
         print(f"{outcome.errors} trial(s) failed: see `study status {rec.name}`")
     print(f"compare runs in the MLflow UI: mlflow ui --backend-store-uri {rec.tracking_uri}")

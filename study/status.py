@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from study.driver import DEAD, FAILED, INTERRUPTED, liveness
 from study.paths import SPEC_COPY, TUNE_DIR, StudyRecord, find_study, list_studies, storage_root
 from study.spec import load_spec
 
@@ -48,7 +49,12 @@ def print_status(name: str | None, storage: str | None) -> int:
         trials = trial_states(folder)
         counts = Counter(t["status"] for t in trials)
         summary = ", ".join(f"{v} {k.lower()}" for k, v in sorted(counts.items())) or "not started"
-        print(f"{record.name}: {len(trials)} trials ({summary})  folder {folder}")
+        state, reason = liveness(folder)
+        print(f"{record.name}: {state}, {len(trials)} trials ({summary})  folder {folder}")
+        if state in (INTERRUPTED, DEAD, FAILED) and reason:
+            print(f"  {reason}")
+        if state in (INTERRUPTED, DEAD):
+            print(f"  continue it with `study resume {record.name}`")
         metric, mode = spec.metrics[0], spec.modes[0]
         scored = [t for t in trials if isinstance(t["last_result"].get(metric), int | float)]
         if scored:

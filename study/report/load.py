@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from study.driver import RUNNING, liveness
 from study.paths import RESULTS_FILE, SPEC_COPY, StudyRecord, find_study, storage_root
 from study.report.errors import ReportError
 from study.status import trial_states
@@ -72,10 +73,13 @@ def load_finished(name_or_path: str | Path, storage: str | None = None) -> Study
     record = StudyRecord.load(folder)
     unfinished = [t for t in trial_states(folder) if t["status"] not in _DONE]
     if unfinished:
-        states = ", ".join(sorted({str(t["status"]) for t in unfinished}))
+        state, _ = liveness(folder)
+        doing = ("is still running" if state == RUNNING
+                 else f"stopped before its trials ended (driver {state})")
         raise ReportError(
-            f"study {record.name!r} is still running ({len(unfinished)} trial(s) {states}): "
-            f"wait for it to finish, or continue it with `study resume {record.name}`")
+            f"study {record.name!r} {doing}: {len(unfinished)} of its trials are unfinished; "
+            + ("wait for it to finish" if state == RUNNING
+               else f"continue it with `study resume {record.name}`"))
     if not (folder / RESULTS_FILE).is_file():
         raise ReportError(
             f"study {record.name!r} has no {RESULTS_FILE} yet (running or interrupted): "

@@ -16,15 +16,16 @@ from mlflow.tracking import MlflowClient
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 
+from study.driver import DEAD, INTERRUPTED, liveness
 from study.runner import resume_study
-from study.status import trial_states
+from study.status import print_status, trial_states
 from study.tuner import OPTUNA_JOURNAL
 from tests.study.helpers import runs_of, toy_spec, wait_for, write_spec
 
 pytestmark = pytest.mark.ray
 
 
-def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster):
+def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster, capsys):
     spec = toy_spec("killme", budget={"steps": 400}, eval_every=50, checkpoint_every=50,
                     num_samples=3, searcher={"type": "optuna", "sampler": "tpe", "seed": 0},
                     search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}})
@@ -45,6 +46,10 @@ def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster):
         if driver.poll() is None:
             driver.kill()
     assert driver.returncode == -signal.SIGKILL
+    assert liveness(storage / "killme")[0] == DEAD
+    print_status("killme", str(storage))
+    shown = capsys.readouterr().out
+    assert "killme: dead" in shown and "continue it with `study resume killme`" in shown
     journal = JournalStorage(JournalFileBackend(str(storage / "killme" / OPTUNA_JOURNAL)))
     before = optuna.load_study(study_name="killme", storage=journal).trials
     assert 1 <= len(before) < 3, "the kill should leave Optuna trials still to suggest"
@@ -71,3 +76,33 @@ def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster):
         assert steps[-1] == 400
     # No trial started over: each Train run's first report after resume came from a checkpoint.
     assert not list(Path(storage / "killme").glob("tune/*/error.txt"))
+
+
+def test_sigterm_leaves_no_run_running_and_names_resume(tmp_path, ray_cluster, capsys):
+    spec = toy_spec("termme", budget={"steps": 2000}, eval_every=50, checkpoint_every=50,
+                    seeds=[0, 1], max_concurrent_trials=1)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "study.cli", "run", str(write_spec(tmp_path, spec)),
+           "--storage", str(storage), "--tracking-uri", uri, "--address", ray_cluster]
+    driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: any((storage / "termme" / "train").rglob("state.pt")), 300,
+                 "a first checkpoint")
+        assert liveness(storage / "termme")[0] == "running"
+        driver.send_signal(signal.SIGTERM)
+        out, _ = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 130, out
+    assert "continue with `study resume termme`" in out
+    state, reason = liveness(storage / "termme")
+    assert state == INTERRUPTED and "SIGTERM" in reason
+    parent, children = runs_of(uri, "termme")
+    assert parent.info.status == "KILLED" and "SIGTERM" in parent.data.tags["study.end_reason"]
+    assert children and all(c.info.status != "RUNNING" for c in children)
+    assert any(c.info.status == "KILLED" and "study resume termme" in
+               c.data.tags.get("study.end_reason", "") for c in children)
+    print_status("termme", str(storage))
+    assert "termme: interrupted" in capsys.readouterr().out
