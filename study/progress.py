@@ -8,18 +8,25 @@ from typing import Any
 from ray import tune
 
 
-def _short(config: dict[str, Any]) -> str:
-    parts = []
-    for k, v in config.items():
-        if k.startswith("__"):
-            continue
-        parts.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+def short_config(config: dict[str, Any], seeds: list[int] | None = None) -> str:
+    """A trial's searched values and seed, e.g. `lr_g=0.0001 latent_dim=8 s0` (run names)."""
+    parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+             for k, v in config.items() if not k.startswith("__") and k != "seed"]
+    if "seed" in config:
+        parts.append(f"s{config['seed']}")
+    elif seeds and "__trial_index__" in config:  # an Optuna point repeated over the seeds
+        parts.append(f"s{seeds[int(config['__trial_index__']) % len(seeds)]}")
     return " ".join(parts)
 
 
+def _duration(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m // 60}h{m % 60:02d}m" if m >= 60 else f"{m}m{s:02d}s"
+
+
 class ProgressCallback(tune.Callback):
-    def __init__(self, metrics: list[str], steps: int) -> None:
-        self.metrics, self.steps = metrics, steps
+    def __init__(self, metrics: list[str], steps: int, total: int | None = None) -> None:
+        self.metrics, self.steps, self.total = metrics, steps, total
         self.t0 = time.monotonic()
 
     def _say(self, trial: Any, text: str) -> None:
@@ -27,7 +34,7 @@ class ProgressCallback(tune.Callback):
         print(f"[{elapsed:7.1f}s] {trial.trial_id} {text}", flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._say(trial, f"started  {_short(trial.config)}")
+        self._say(trial, f"started  {short_config(trial.config)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:
@@ -36,10 +43,18 @@ class ProgressCallback(tune.Callback):
         self._say(trial, f"step {int(result.get('step', 0))}/{self.steps} {shown}")
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        done = sum(t.status == "TERMINATED" or t is trial for t in trials)
-        self._say(trial, f"finished ({done} trials done so far)")
+        self._say(trial, f"finished ({self._done(trials, trial)})")
+
+    def _done(self, trials: list, trial: Any) -> str:
+        """'trial k of N done, ETA ...' (the ETA assumes the remaining trials cost the same)."""
+        done = sum(t.status in ("TERMINATED", "ERROR") or t is trial for t in trials)
+        if not self.total:
+            return f"{done} trials done so far"
+        left = max(self.total - done, 0)
+        eta = (time.monotonic() - self.t0) / done * left
+        return f"trial {done} of {self.total} done" + (f", ETA {_duration(eta)}" if left else "")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         from study.tracking import failure_reason
 
-        self._say(trial, f"FAILED: {failure_reason(trial)}")
+        self._say(trial, f"FAILED: {failure_reason(trial)} ({self._done(trials, trial)})")

@@ -6,7 +6,9 @@ import datetime as dt
 import json
 import os
 import re
+import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,8 +92,9 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
     callbacks = [
         MLflowTrialCallback(record.tracking_uri, record.experiment_id, record.parent_run_id,
                             spec.name, str(folder / "artifacts"), _static_params(spec),
-                            str(folder / LINEAGE_FILE), tuple(spec.scheduler.mutations)),
-        ProgressCallback(spec.metrics, spec.budget.steps),
+                            str(folder / LINEAGE_FILE), tuple(spec.scheduler.mutations),
+                            seeds=list(spec.seeds)),
+        ProgressCallback(spec.metrics, spec.budget.steps, tuning.total_trials(spec)),
     ]
     return tune.Tuner(
         trainable,
@@ -154,10 +157,28 @@ def run_study(
     spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
     address: str | None = None, data_root: str | None = None, name: str | None = None,
 ) -> StudyOutcome:
+    check_resources(load_spec(spec_path), address)  # before any folder or MLflow run exists
     spec, folder, record = create_study(spec_path, storage, tracking, data_root, name)
     print(f"study {spec.name}: folder {folder}, MLflow {record.tracking_uri}", flush=True)
-    connect_ray(address)
     return _fit(spec, folder, record, restore=False)
+
+
+def check_resources(spec: StudySpec, address: str | None = None) -> None:
+    """Join Ray and refuse (SpecError) a trial the cluster cannot place: Tune would wait for it
+    forever."""
+    import ray
+
+    connect_ray(address)
+    have = ray.cluster_resources()
+    r = spec.resources
+    for field, kind, per_worker in (("cpus_per_worker", "CPU", r.cpus_per_worker),
+                                    ("gpus_per_worker", "GPU", r.gpus_per_worker)):
+        need = per_worker * r.workers
+        if need > have.get(kind, 0):
+            raise SpecError(
+                f"invalid study spec for this cluster:\n  resources.{field}: a trial needs "
+                f"{need:g} {kind} ({r.workers} worker(s) x {per_worker:g}); the cluster has "
+                f"{have.get(kind, 0):g} {kind} and {have.get('CPU', 0):g} CPU in all")
 
 
 def resume_study(
@@ -170,7 +191,7 @@ def resume_study(
     spec = load_spec(folder / SPEC_COPY)
     if spec.digest() != record.spec_hash:
         raise SpecError(f"{folder / SPEC_COPY} changed since the study started; restore it")
-    connect_ray(address)
+    check_resources(spec, address)
     restore = tune.Tuner.can_restore(str(folder / TUNE_DIR))
     print(f"study {spec.name}: resuming from {folder}", flush=True)
     return _fit(spec, folder, record, restore=restore)
@@ -299,4 +320,6 @@ def print_summary(outcome: StudyOutcome) -> None:
         print(f"study {rec.name}: {outcome.interrupted}")
     if outcome.errors:
         print(f"{outcome.errors} trial(s) failed: see `study status {rec.name}`")
-    print(f"compare runs in the MLflow UI: mlflow ui --backend-store-uri {rec.tracking_uri}")
+    # The interpreter's own mlflow: `mlflow` alone is not on PATH outside an activated venv.
+    print(f"compare runs in the MLflow UI: {shlex.quote(sys.executable)} -m mlflow ui "
+          f"--backend-store-uri {shlex.quote(rec.tracking_uri)}")

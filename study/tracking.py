@@ -19,6 +19,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
+from study.progress import short_config
+
 TRIAL_TAG = "trial_id"
 STUDY_TAG = "study"
 # Tune's bookkeeping that says nothing about the model.
@@ -81,6 +83,8 @@ def create_parent_run(
 ) -> str:
     tags = {STUDY_TAG: name, "spec_hash": spec_hash, "git_revision": git_revision(),
             "mlflow.runName": name, "kind": "study",
+            # The run page's note: what the study asks, in the spec's words.
+            "mlflow.note.content": str(spec.get("description") or ""),
             "platform": f"{platform.system()} {platform.machine()} {platform.node()}"}
     tags |= {f"version.{k}": v for k, v in library_versions().items()}
     run = client.create_run(experiment_id, tags=tags)
@@ -96,12 +100,13 @@ class MLflowTrialCallback(tune.Callback):
 
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, study: str,
                  artifact_root: str, static_params: dict[str, Any],
-                 lineage_file: str | None = None, mutable: tuple[str, ...] = ()) -> None:
+                 lineage_file: str | None = None, mutable: tuple[str, ...] = (),
+                 seeds: list[int] | None = None) -> None:
         self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
         self.study, self.artifact_root, self.static_params = study, artifact_root, static_params
         # PBT: exploit events go to this JSON-lines file; mutated settings are logged as
         # metrics `hp.<name>` (MLflow params cannot change value).
-        self.lineage_file, self.mutable = lineage_file, mutable
+        self.lineage_file, self.mutable, self.seeds = lineage_file, mutable, seeds
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, float] = {}
         self._client: MlflowClient | None = None
@@ -140,10 +145,13 @@ class MLflowTrialCallback(tune.Callback):
 
     def _create(self, trial: Any) -> str:
         config = {k: v for k, v in trial.config.items() if not k.startswith("__")}
+        # Named by what sets it apart (searched values, seed): MLflow lists runs by name.
+        name = short_config(trial.config, self.seeds) or trial.trial_id
         tags = {"mlflow.parentRunId": self.parent_run_id, TRIAL_TAG: trial.trial_id,
-                STUDY_TAG: self.study, "mlflow.runName": f"{self.study}/{trial.trial_id}"}
+                STUDY_TAG: self.study, "mlflow.runName": name}
         run = self.client.create_run(self.experiment_id, tags=tags)
-        params = flatten(self.static_params) | flatten(config)
+        params = (flatten(self.static_params) | resolved_settings(self.static_params, config)
+                  | flatten(config))
         self.client.log_batch(run.info.run_id,
                               params=[Param(k, str(v)[:6000]) for k, v in params.items()])
         return run.info.run_id
@@ -206,6 +214,23 @@ class MLflowTrialCallback(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "FAILED", failure_reason(trial))
+
+
+def resolved_settings(static: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """Every setting of the trainer as the trial starts it, defaults included (the spec names
+    only what it changes), as `setting.<name>` params; none where the values do not validate
+    (PB2's float for an integer setting is rounded later, in the trial)."""
+    from pydantic import ValidationError
+
+    from trainables.registry import get_method
+
+    model = get_method(static["trainer"]).Config
+    chosen = static.get("fixed", {}) | {k: v for k, v in config.items()
+                                        if k in model.model_fields}
+    try:
+        return flatten(model.model_validate(chosen).model_dump(mode="json"), "setting.")
+    except ValidationError:
+        return {}
 
 
 def failure_reason(trial: Any) -> str:

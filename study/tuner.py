@@ -147,6 +147,16 @@ def scheduler(spec: StudySpec) -> Any:
     return PB2(hyperparam_bounds=bounds, **common)
 
 
+def total_trials(spec: StudySpec) -> int:
+    """How many trials the study runs (grid values x seeds x num_samples; ASHA may stop some
+    early, none is skipped)."""
+    if uses_repeater(spec):
+        return num_samples(spec)
+    grid = [len(p.values) for p in spec.search.values()
+            if isinstance(p, Choice) and (spec.searcher.type == "grid" or p.type == "grid")]
+    return int(np.prod(grid, dtype=int)) * len(spec.seeds) * spec.num_samples
+
+
 def num_samples(spec: StudySpec) -> int:
     return spec.num_samples * len(spec.seeds) if uses_repeater(spec) else spec.num_samples
 

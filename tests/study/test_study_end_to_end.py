@@ -16,7 +16,8 @@ pytestmark = pytest.mark.ray
 
 def test_study_runs_logs_one_child_per_trial_and_survives_a_nan_trial(tmp_path, ray_cluster):
     # lr 1e30 drives the losses to NaN at the first step: a real failure, not an injected one.
-    spec = toy_spec("e2e", search={"lr_d": {"type": "grid", "values": [1e-4, 1e30]},
+    spec = toy_spec("e2e", description="two learning rates of D, one of them diverging",
+                    search={"lr_d": {"type": "grid", "values": [1e-4, 1e30]},
                                    "lr_g": {"type": "grid", "values": [1e-4]}})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
@@ -37,6 +38,12 @@ def test_study_runs_logs_one_child_per_trial_and_survives_a_nan_trial(tmp_path, 
 
     finished, failed = by_status["FINISHED"], by_status["FAILED"]
     assert float(finished.data.params["lr_d"]) == 1e-4
+    # Named by the searched values and seed; every setting logged, the defaults included.
+    assert finished.data.tags["mlflow.runName"] == "lr_d=0.0001 lr_g=0.0001 s0"
+    assert failed.data.tags["mlflow.runName"] == "lr_d=1e+30 lr_g=0.0001 s0"
+    assert finished.data.params["setting.beta2"] == "0.999"  # a default the spec never names
+    assert finished.data.params["setting.batch_size"] == "64"  # fixed in the spec
+    assert parent.data.tags["mlflow.note.content"] == spec.get("description", "")
     assert finished.data.params["dataset.name"] == "grid"
     client = MlflowClient(uri)
     steps = [m.step for m in client.get_metric_history(finished.info.run_id, "reverse_kl")]
@@ -56,3 +63,16 @@ def test_study_runs_logs_one_child_per_trial_and_survives_a_nan_trial(tmp_path, 
 
     saved = pd.read_parquet(outcome.folder / "results.parquet")
     assert len(saved) == 2 and "reverse_kl" in saved.columns
+
+
+def test_resources_the_cluster_lacks_are_refused_before_anything_exists(tmp_path, ray_cluster):
+    from study.spec import SpecError
+
+    spec = toy_spec("gpu", resources={"workers": 1, "gpus_per_worker": 1})
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    with pytest.raises(SpecError, match=r"resources.gpus_per_worker: a trial needs 1 GPU .*"
+                                        r"the cluster has 0 GPU and 2 CPU in all"):
+        run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri,
+                  address=ray_cluster)
+    assert not (tmp_path / "runs" / "gpu").exists()
+    assert not (tmp_path / "mlflow.db").exists()
