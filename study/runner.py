@@ -81,6 +81,9 @@ def _static_params(spec: StudySpec) -> dict[str, Any]:
 def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> Any:
     from ray import tune
 
+    # Tune's own reporter (its configuration box, TensorBoard hint, tables) off: the
+    # ProgressCallback prints one line per trial event instead.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     plan = tuning.trial_plan(spec, folder, record.data_root)
     trainable = tuning.trainable(plan)
     if restore:

@@ -97,6 +97,7 @@ def test_sigterm_leaves_no_run_running_and_names_resume(tmp_path, ray_cluster, c
             driver.kill()
     assert driver.returncode == 130, out
     assert "continue with `study resume termme`" in out
+    assert "TensorBoard" not in out and "Configuration for experiment" not in out, out
     state, reason = liveness(storage / "termme")
     assert state == INTERRUPTED and "SIGTERM" in reason
     parent, children = runs_of(uri, "termme")
