@@ -61,8 +61,8 @@ def liveness(folder: Path) -> tuple[str, str | None]:
     without recording an end (killed by SIGKILL, the machine went down). A driver on another
     host cannot be checked and counts as running."""
     state = read_state(folder)
-    if not state:
-        return DEAD, "no driver has recorded a start"
+    if not state:  # starting (Ray not yet up), or a study from before driver records
+        return RUNNING, None
     if "outcome" in state:
         return state["outcome"], state.get("reason")
     if state.get("host") == socket.gethostname() and not _alive(int(state["pid"])):

@@ -1,7 +1,10 @@
-"""The report document: sections rendered to both Markdown and self-contained-ish HTML."""
+"""The report document: sections rendered to Markdown (images as files beside it) and to
+self-contained HTML (images inlined as data URIs, so the page also shows inside MLflow's
+artifact viewer, which serves it without its neighbours)."""
 
 from __future__ import annotations
 
+import base64
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +41,9 @@ class Doc:
         rel = path.relative_to(base).as_posix()
         self.md.append(f"![{caption or path.stem}]({rel})\n")
         cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
-        self.html.append(f'<figure><img src="{html.escape(rel)}" alt="{html.escape(path.stem)}">'
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        self.html.append(f'<figure><img src="data:image/png;base64,{data}" '
+                         f'alt="{html.escape(path.stem)}" title="{html.escape(rel)}">'
                          f"{cap}</figure>")
 
     def write(self, folder: Path, stem: str) -> tuple[Path, Path]:

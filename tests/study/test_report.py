@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import shutil
@@ -17,6 +18,7 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from study.cli import main as cli_main
+from study.driver import INTERRUPTED, mark_ended, mark_started
 from study.paths import StudyNotFound, StudyRecord
 from study.report import ReportError, compare_studies, write_report
 from study.report.tables import LABELS
@@ -76,6 +78,11 @@ def test_table_means_and_stds_match_the_parquet(study):
             assert np.allclose(shown, [mean, std], rtol=1e-3, atol=1e-12), (metric, lr, cell)
     html = (study["report"] / "results.html").read_text()
     assert "<table>" in html and "reverse KL" in html
+    # Self-contained: MLflow's artifact viewer shows the page without the files beside it.
+    sources = re.findall(r'<img src="([^"]+)"', html)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    first = base64.b64decode(sources[0].removeprefix("data:image/png;base64,"))
+    assert first[:8] == PNG
 
 
 def test_every_plot_is_a_valid_png(study):
@@ -146,9 +153,15 @@ def _fake_study(root: Path, name: str, state: str | None) -> Path:
 def test_unknown_or_unfinished_study_gives_a_clear_error(tmp_path):
     with pytest.raises(StudyNotFound, match="no study 'nope'"):
         write_report("nope", storage=str(tmp_path))
-    _fake_study(tmp_path, "busy", "RUNNING")
+    mark_started(_fake_study(tmp_path, "busy", "RUNNING"))  # this process: a live driver
     with pytest.raises(ReportError, match="still running"):
         write_report("busy", storage=str(tmp_path))
+    stopped = _fake_study(tmp_path, "stopped", "PENDING")
+    mark_started(stopped)
+    mark_ended(stopped, INTERRUPTED, "interrupted by SIGTERM")
+    with pytest.raises(ReportError, match=r"stopped before its trials ended \(driver "
+                                          r"interrupted\).*`study resume stopped`"):
+        write_report("stopped", storage=str(tmp_path))
     _fake_study(tmp_path, "early", None)
     with pytest.raises(ReportError, match="no results.parquet"):
         write_report("early", storage=str(tmp_path))
