@@ -41,7 +41,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from study.spec import load_spec
 
     spec = load_spec(args.spec)
-    print(f"{args.spec}: valid study {spec.name!r} (trainer {spec.trainer}, hash {spec.digest()})")
+    print(f"{args.spec}: valid study {spec.name!r} (trainer {spec.label}, hash {spec.digest()})")
     return 0
 
 

@@ -10,8 +10,10 @@ from ray import tune
 
 def short_config(config: dict[str, Any], seeds: list[int] | None = None) -> str:
     """A trial's searched values and seed, e.g. `lr_g=0.0001 latent_dim=8 s0` (run names)."""
-    parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-             for k, v in config.items() if not k.startswith("__") and k != "seed"]
+    parts = [str(config["trainer"])] if "trainer" in config else []  # compared trainers
+    parts += [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+              for k, v in config.items() if not k.startswith("__") and k not in ("seed",
+                                                                                 "trainer")]
     if "seed" in config:
         parts.append(f"s{config['seed']}")
     elif seeds and "__trial_index__" in config:  # an Optuna point repeated over the seeds

@@ -73,7 +73,8 @@ def connect_ray(address: str | None = None) -> None:
 
 
 def _static_params(spec: StudySpec) -> dict[str, Any]:
-    return {"trainer": spec.trainer, "dataset": spec.dataset.model_dump(), "fixed": spec.fixed,
+    return {"trainer": spec.label, "trainers": spec.trainers,
+            "dataset": spec.dataset.model_dump(), "fixed": spec.fixed,
             "budget.steps": spec.budget.steps, "eval_every": spec.eval_every,
             "eval_samples": spec.eval_samples, "workers": spec.resources.workers}
 

@@ -123,7 +123,10 @@ class Budget(_Strict):
 class StudySpec(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     description: str = ""
-    trainer: str
+    trainer: str | None = Field(None, description="the method; or several under `trainers`")
+    trainers: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="several methods compared in one study (a grid axis "
+        "`trainer`), each with its own fixed settings on top of `fixed`")
     dataset: DatasetSpec
     fixed: dict[str, Any] = Field(default_factory=dict)
     search: dict[str, Param] = Field(default_factory=dict)
@@ -155,6 +158,12 @@ class StudySpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
+        if (self.trainer is None) == (not self.trainers):
+            raise ValueError("trainer / trainers: give exactly one (a method name, or a mapping "
+                             "of method names to their own fixed settings)")
+        if self.trainers and self.searcher.type == "optuna":
+            raise ValueError("trainers: several trainers form a grid axis; they need "
+                             "searcher.type grid or random")
         metrics = self.metric if isinstance(self.metric, list) else [self.metric]
         modes = self.mode if isinstance(self.mode, list) else [self.mode] * len(metrics)
         if len(metrics) != len(modes):
@@ -194,6 +203,18 @@ class StudySpec(_Strict):
         return self
 
     @property
+    def trainer_names(self) -> list[str]:
+        return list(self.trainers) if self.trainers else [str(self.trainer)]
+
+    @property
+    def label(self) -> str:
+        """The trainer, or the compared trainers as `a vs b vs c`."""
+        return " vs ".join(self.trainer_names)
+
+    def fixed_for(self, trainer: str) -> dict[str, Any]:
+        return self.fixed | self.trainers.get(trainer, {})
+
+    @property
     def metrics(self) -> list[str]:
         return self.metric if isinstance(self.metric, list) else [self.metric]
 
@@ -203,7 +224,10 @@ class StudySpec(_Strict):
 
     def digest(self) -> str:
         """Stable hash of the validated spec: two files that mean the same study hash alike."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        dumped = self.model_dump(mode="json")
+        if not dumped["trainers"]:  # absent as before `trainers` existed: old studies resume
+            del dumped["trainers"]
+        blob = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -355,15 +379,32 @@ def _eval_features_problems(spec: StudySpec) -> list[str]:
 
 
 def _check_against_trainer(spec: StudySpec, source: str) -> None:
-    """Validate fixed values and every search bound against the trainer's config model."""
+    """Validate fixed values and every search bound against each trainer's config model."""
+    problems = []
+    for trainer in spec.trainer_names:
+        problems += _trainer_problems(spec, trainer, source)
+    problems += _dataset_problems(spec) + _eval_features_problems(spec)
+    if problems:
+        lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
+        raise SpecError("\n".join(lines))
+
+
+def _trainer_problems(spec: StudySpec, trainer: str, source: str) -> list[str]:
     from trainables.registry import TrainerError, get_method
 
+    where = f"trainers.{trainer}" if spec.trainers else "trainer"
     try:
-        method = get_method(spec.trainer)
+        method = get_method(trainer)
         cfg_model = method.Config
     except TrainerError as exc:
+        if spec.trainers:
+            return [f"{where}: {exc}"]
         raise SpecError(f"invalid study spec {source}:\n  trainer: {exc}") from None
-    problems = [f"fixed.{f}: {m}" for f, m in _config_errors(cfg_model, spec.fixed)]
+    fixed = spec.fixed_for(trainer)
+    own = spec.trainers.get(trainer, {})
+    problems = [f"{where if f.split('.')[0] in own else 'fixed'}.{f}: {m}"
+                for f, m in _config_errors(cfg_model, fixed)]
+    of = f"trainer {trainer!r}"
     sections = [("search", spec.search), ("scheduler.mutations", spec.scheduler.mutations)]
     for section, params in sections:
         for name, param in params.items():
@@ -371,18 +412,19 @@ def _check_against_trainer(spec: StudySpec, source: str) -> None:
                 problems.append(f"{section}.{name}: the data set cannot change mid-run")
                 continue
             if name.startswith(DATASET_PREFIX):
-                continue  # checked with the data set's own options below
+                continue  # checked with the data set's own options
+            if name == "trainer" and spec.trainers:
+                problems.append(f"{section}.trainer: the trainers are already the axis "
+                                "`trainers` makes")
+                continue
             if name not in cfg_model.model_fields:
-                problems.append(f"{section}.{name}: not a setting of trainer {spec.trainer!r}")
+                problems.append(f"{section}.{name}: not a setting of {of}")
                 continue
             if section == "scheduler.mutations" and name not in method.mutable:
-                problems.append(f"{section}.{name}: trainer {spec.trainer!r} cannot change it "
+                problems.append(f"{section}.{name}: {of} cannot change it "
                                 f"mid-run (mutable: {list(method.mutable)})")
                 continue
             for label, value in param.labelled_bounds():
-                errs = _config_errors(cfg_model, spec.fixed | {name: value})
+                errs = _config_errors(cfg_model, fixed | {name: value})
                 problems += [f"{section}.{name}.{label}: {m}" for f, m in errs if f == name]
-    problems += _dataset_problems(spec) + _eval_features_problems(spec)
-    if problems:
-        lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
-        raise SpecError("\n".join(lines))
+    return problems

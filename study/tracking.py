@@ -224,9 +224,10 @@ def resolved_settings(static: dict[str, Any], config: dict[str, Any]) -> dict[st
 
     from trainables.registry import get_method
 
-    model = get_method(static["trainer"]).Config
-    chosen = static.get("fixed", {}) | {k: v for k, v in config.items()
-                                        if k in model.model_fields}
+    trainer = config.get("trainer", static["trainer"])
+    model = get_method(trainer).Config
+    chosen = (static.get("fixed", {}) | static.get("trainers", {}).get(trainer, {})
+              | {k: v for k, v in config.items() if k in model.model_fields})
     try:
         return flatten(model.model_validate(chosen).model_dump(mode="json"), "setting.")
     except ValidationError:

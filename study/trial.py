@@ -29,6 +29,7 @@ from trainables.checkpoint import META_FILE
 from trainables.loop import LoopConfig, ray_train_worker
 
 SEED_KEY = "seed"
+TRAINER_KEY = "trainer"  # the grid axis of a study that compares trainers
 REPEAT_INDEX = "__trial_index__"
 DATASET_PREFIX = "dataset."  # set by tune.search.Repeater when seeds repeat an Optuna point
 
@@ -61,9 +62,12 @@ class TrialPlan:
     keep_checkpoints: int = 2
     int_params: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    trainers: dict[str, dict[str, Any]] = field(default_factory=dict)  # own fixed settings
 
     def loop_config(self, config: dict[str, Any], trial_id: str) -> LoopConfig:
-        hparams = {k: v for k, v in config.items() if k != SEED_KEY and not k.startswith("__")}
+        hparams = {k: v for k, v in config.items()
+                   if k not in (SEED_KEY, TRAINER_KEY) and not k.startswith("__")}
+        trainer = str(config.get(TRAINER_KEY, self.trainer))
         for k in self.int_params:  # PB2 proposes floats for integer settings
             if k in hparams:
                 hparams[k] = int(round(hparams[k]))
@@ -76,7 +80,8 @@ class TrialPlan:
         else:
             seed = self.seeds[int(config.get(REPEAT_INDEX, 0)) % len(self.seeds)]
         return LoopConfig(
-            trainer=self.trainer, method=self.fixed | hparams, dataset=dataset,
+            trainer=trainer, method=self.fixed | self.trainers.get(trainer, {}) | hparams,
+            dataset=dataset,
             data_root=self.data_root, seed=seed, steps=self.steps, time_s=self.time_s,
             eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,
             eval_samples=self.eval_samples, eval_features=self.eval_features,

@@ -12,7 +12,7 @@ from ray import tune
 from ray.tune.search import Repeater
 
 from study.spec import Choice, IntRange, LogUniform, Param, StudySpec, Uniform
-from study.trial import SEED_KEY, TrialPlan, run_trial
+from study.trial import SEED_KEY, TRAINER_KEY, TrialPlan, run_trial
 
 OPTUNA_JOURNAL = "optuna.journal"
 
@@ -48,6 +48,8 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
         # from the spec's fixed value, else from a draw of its range.
         if name not in space:
             space[name] = spec.fixed[name] if name in spec.fixed else tune_domain(p, grid_ok=False)
+    if spec.trainers:
+        space[TRAINER_KEY] = tune.grid_search(spec.trainer_names)
     if not uses_repeater(spec):
         space[SEED_KEY] = tune.grid_search(spec.seeds)
     return space
@@ -154,6 +156,7 @@ def total_trials(spec: StudySpec) -> int:
         return num_samples(spec)
     grid = [len(p.values) for p in spec.search.values()
             if isinstance(p, Choice) and (spec.searcher.type == "grid" or p.type == "grid")]
+    grid.append(len(spec.trainer_names))
     return int(np.prod(grid, dtype=int)) * len(spec.seeds) * spec.num_samples
 
 
@@ -163,7 +166,8 @@ def num_samples(spec: StudySpec) -> int:
 
 def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> TrialPlan:
     return TrialPlan(
-        study=spec.name, study_dir=str(study_dir), trainer=spec.trainer,
+        study=spec.name, study_dir=str(study_dir), trainer=spec.trainer_names[0],
+        trainers={t: spec.trainers.get(t, {}) for t in spec.trainers},
         dataset=spec.dataset.model_dump(), fixed=dict(spec.fixed), seeds=list(spec.seeds),
         steps=spec.budget.steps, time_s=spec.budget.time_s, eval_every=spec.eval_every,
         checkpoint_every=spec.checkpoint_every, eval_samples=spec.eval_samples,

@@ -32,8 +32,13 @@ class Study:
         return self.record.name
 
     @property
+    def trainer_names(self) -> list[str]:
+        return list(self.spec.get("trainers") or {}) or [str(self.spec.get("trainer", "?"))]
+
+    @property
     def trainer(self) -> str:
-        return str(self.spec.get("trainer", "?"))
+        """The trainer, or the compared trainers as `a vs b`."""
+        return " vs ".join(self.trainer_names)
 
     @property
     def dataset(self) -> str:
@@ -52,7 +57,8 @@ class Study:
     @cached_property
     def config_cols(self) -> list[str]:
         """Trial config columns: searched and mutated settings, then the seed."""
-        keys = list(self.spec.get("search") or {})
+        keys = ["trainer"] if self.spec.get("trainers") else []  # the compared trainers' axis
+        keys += list(self.spec.get("search") or {})
         keys += [k for k in (self.spec.get("scheduler") or {}).get("mutations") or {}
                  if k not in keys]
         return [k for k in [*keys, SEED] if k in self.results.columns]

@@ -27,9 +27,13 @@ def trials_table(study: Study) -> pd.DataFrame:
     """One row per trial: id, status, study/trainer/dataset, config columns, final metrics."""
     df = study.results.copy()
     df.insert(0, "study", study.name)
-    df.insert(1, "trainer", study.trainer)
+    if "trainer" in df:  # a study comparing trainers: each trial's own
+        df.insert(1, "trainer", df.pop("trainer"))
+    else:
+        df.insert(1, "trainer", study.trainer)
     df.insert(2, "dataset", study.dataset)
-    front = ["study", "trainer", "dataset", "trial_id", "status", *study.config_cols]
+    front = list(dict.fromkeys(["study", "trainer", "dataset", "trial_id", "status",
+                                *study.config_cols]))
     return df[front + [c for c in df.columns if c not in front]]
 
 
