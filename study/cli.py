@@ -33,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("study", help="study name (under the storage root) or its folder")
     _common(resume)
     resume.add_argument("--address", help="Ray cluster address")
+    resume.add_argument("--retry-failed", action="store_true",
+                        help="also run the failed trials again, from their last checkpoint "
+                             "(their MLflow runs continue)")
 
     status = sub.add_parser("status", help="trials by state and the best result so far")
     status.add_argument("study", nargs="?", help="one study (default: all)")

@@ -32,7 +32,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from study.runner import print_summary, resume_study
 
-    outcome = resume_study(args.study, args.storage, args.address)
+    outcome = resume_study(args.study, args.storage, args.address, args.retry_failed)
     print_summary(outcome)
     return 130 if outcome.interrupted else 0
 

@@ -79,7 +79,8 @@ def _static_params(spec: StudySpec) -> dict[str, Any]:
             "eval_samples": spec.eval_samples, "workers": spec.resources.workers}
 
 
-def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> Any:
+def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
+                retry_failed: bool = False) -> Any:
     from ray import tune
 
     # Tune's own reporter (its configuration box, TensorBoard hint, tables) off: the
@@ -90,7 +91,7 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
     if restore:
         return tune.Tuner.restore(
             str(folder / TUNE_DIR), trainable, param_space=tuning.param_space(spec),
-            resume_unfinished=True, resume_errored=False, restart_errored=False,
+            resume_unfinished=True, resume_errored=retry_failed, restart_errored=False,
         )
     multi = len(spec.metrics) > 1
     callbacks = [
@@ -186,7 +187,8 @@ def check_resources(spec: StudySpec, address: str | None = None) -> None:
 
 
 def resume_study(
-    name_or_path: str, storage: str | None = None, address: str | None = None
+    name_or_path: str, storage: str | None = None, address: str | None = None,
+    retry_failed: bool = False,
 ) -> StudyOutcome:
     from ray import tune
 
@@ -198,13 +200,14 @@ def resume_study(
     check_resources(spec, address)
     restore = tune.Tuner.can_restore(str(folder / TUNE_DIR))
     print(f"study {spec.name}: resuming from {folder}", flush=True)
-    return _fit(spec, folder, record, restore=restore)
+    return _fit(spec, folder, record, restore=restore, retry_failed=retry_failed)
 
 
-def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool) -> StudyOutcome:
+def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
+         retry_failed: bool = False) -> StudyOutcome:
     from mlflow.tracking import MlflowClient
 
-    tuner = _make_tuner(spec, folder, record, restore)
+    tuner = _make_tuner(spec, folder, record, restore, retry_failed)
     driver.mark_started(folder)
     try:
         with driver.sigterm_as_interrupt() as signals:

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from study.runner import run_study
+from study.runner import resume_study, run_study
 from tests.study.helpers import runs_of, toy_spec, write_spec
 
 pytestmark = pytest.mark.ray
@@ -63,6 +63,16 @@ def test_study_runs_logs_one_child_per_trial_and_survives_a_nan_trial(tmp_path, 
 
     saved = pd.read_parquet(outcome.folder / "results.parquet")
     assert len(saved) == 2 and "reverse_kl" in saved.columns
+
+    # `study resume --retry-failed` runs the failed trial again in its own MLflow run (it
+    # diverges again: same seed, same rate) and leaves the finished one alone.
+    again = resume_study("e2e", storage=str(tmp_path / "runs"), retry_failed=True)
+    assert again.errors == 1 and len(again.table) == 2
+    _, rerun = runs_of(uri, "e2e")
+    ended = {c.info.run_id: c.info.end_time for c in rerun}
+    assert len(rerun) == 2 and set(ended) == {finished.info.run_id, failed.info.run_id}
+    assert ended[failed.info.run_id] > failed.info.end_time
+    assert ended[finished.info.run_id] == finished.info.end_time
 
 
 def test_resources_the_cluster_lacks_are_refused_before_anything_exists(tmp_path, ray_cluster):
