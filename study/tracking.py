@@ -146,7 +146,8 @@ class MLflowTrialCallback(tune.Callback):
     def _create(self, trial: Any) -> str:
         config = {k: v for k, v in trial.config.items() if not k.startswith("__")}
         # Named by what sets it apart (searched values, seed): MLflow lists runs by name.
-        name = short_config(trial.config, self.seeds) or trial.trial_id
+        # (getattr: a callback unpickled from a study started before `seeds` existed)
+        name = short_config(trial.config, getattr(self, "seeds", None)) or trial.trial_id
         tags = {"mlflow.parentRunId": self.parent_run_id, TRIAL_TAG: trial.trial_id,
                 STUDY_TAG: self.study, "mlflow.runName": name}
         run = self.client.create_run(self.experiment_id, tags=tags)
