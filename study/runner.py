@@ -124,13 +124,9 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
     )
 
 
-def create_study(
-    spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
-    data_root: str | None = None, name: str | None = None,
-) -> tuple[StudySpec, Path, StudyRecord]:
-    """Validate the spec, make the study folder and the MLflow parent run."""
-    from mlflow.tracking import MlflowClient
-
+def _new_study(spec_path: str | Path, storage: str | None, name: str | None
+               ) -> tuple[StudySpec, Path]:
+    """The validated spec (renamed with --name) and its folder, refused if the name is taken."""
     spec = load_spec(spec_path)
     if name:  # same study under another name (validated like the spec's own)
         spec = parse_spec(spec.model_dump(mode="json") | {"name": name}, f"{spec_path} --name")
@@ -140,6 +136,17 @@ def create_study(
             f"study {spec.name!r} already exists in {folder}: continue it with "
             f"`study resume {spec.name}`, or give the spec another name"
         )
+    return spec, folder
+
+
+def create_study(
+    spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
+    data_root: str | None = None, name: str | None = None,
+) -> tuple[StudySpec, Path, StudyRecord]:
+    """Validate the spec, make the study folder and the MLflow parent run."""
+    from mlflow.tracking import MlflowClient
+
+    spec, folder = _new_study(spec_path, storage, name)
     folder.mkdir(parents=True, exist_ok=True)
     if name:
         dumped = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
@@ -162,7 +169,8 @@ def run_study(
     spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
     address: str | None = None, data_root: str | None = None, name: str | None = None,
 ) -> StudyOutcome:
-    check_resources(load_spec(spec_path), address)  # before any folder or MLflow run exists
+    # Before any folder or MLflow run exists: the name is free and the cluster can run it.
+    check_resources(_new_study(spec_path, storage, name)[0], address)
     spec, folder, record = create_study(spec_path, storage, tracking, data_root, name)
     print(f"study {spec.name}: folder {folder}, MLflow {record.tracking_uri}", flush=True)
     return _fit(spec, folder, record, restore=False)
