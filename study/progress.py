@@ -31,6 +31,11 @@ class ProgressCallback(tune.Callback):
         self.metrics, self.steps, self.total = metrics, steps, total
         self.t0 = time.monotonic()
 
+    def setup(self, **info: Any) -> None:
+        # Each fit (a resume too) counts from its own start: a restored callback's clock came
+        # from another process.
+        self.t0 = time.monotonic()
+
     def _say(self, trial: Any, text: str) -> None:
         elapsed = time.monotonic() - self.t0
         print(f"[{elapsed:7.1f}s] {trial.trial_id} {text}", flush=True)
