@@ -13,6 +13,7 @@ import json
 import os
 import signal
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,9 @@ def sigterm_as_interrupt() -> Iterator[list[str]]:
     """SIGTERM does what Ctrl-C does (Tune saves the experiment and returns); yields the names
     of the signals received."""
     received: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals reach the main thread only (a driver run from a thread)
+        return
     previous = signal.getsignal(signal.SIGTERM)
 
     def on_term(signum: int, frame: Any) -> None:
