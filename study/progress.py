@@ -27,6 +27,10 @@ def _duration(seconds: float) -> str:
 
 
 class ProgressCallback(tune.Callback):
+    # Class defaults: a study resumes with the callback Tune pickled when it started, which
+    # may come from a version without these attributes.
+    total: int | None = None
+
     def __init__(self, metrics: list[str], steps: int, total: int | None = None) -> None:
         self.metrics, self.steps, self.total = metrics, steps, total
         self.t0 = time.monotonic()

@@ -98,6 +98,10 @@ def create_parent_run(
 class MLflowTrialCallback(tune.Callback):
     """Tune callback: a child run per trial under the study's parent run."""
 
+    # Class defaults: a study resumes with the callback Tune pickled when it started, which
+    # may come from a version without these attributes.
+    seeds: list[int] | None = None
+
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, study: str,
                  artifact_root: str, static_params: dict[str, Any],
                  lineage_file: str | None = None, mutable: tuple[str, ...] = (),
@@ -146,8 +150,7 @@ class MLflowTrialCallback(tune.Callback):
     def _create(self, trial: Any) -> str:
         config = {k: v for k, v in trial.config.items() if not k.startswith("__")}
         # Named by what sets it apart (searched values, seed): MLflow lists runs by name.
-        # (getattr: a callback unpickled from a study started before `seeds` existed)
-        name = short_config(trial.config, getattr(self, "seeds", None)) or trial.trial_id
+        name = short_config(trial.config, self.seeds) or trial.trial_id
         tags = {"mlflow.parentRunId": self.parent_run_id, TRIAL_TAG: trial.trial_id,
                 STUDY_TAG: self.study, "mlflow.runName": name}
         run = self.client.create_run(self.experiment_id, tags=tags)

@@ -40,3 +40,20 @@ def test_finished_line_counts_trials_and_gives_an_eta(capsys):
 def test_run_names_carry_searched_values_and_seed():
     assert short_config({"lr_g": 1e-4, "latent_dim": 8, "seed": 0}) == "lr_g=0.0001 latent_dim=8 s0"
     assert short_config({"k": 10, "__trial_index__": 4}, seeds=[3, 5]) == "k=10 s3"
+
+
+def test_a_callback_pickled_by_an_older_version_still_reports(capsys):
+    """A resumed study runs with the callbacks Tune pickled when it started: attributes added
+    since then fall back to class defaults instead of failing the driver."""
+    import pickle
+
+    from study.tracking import MLflowTrialCallback
+
+    old = ProgressCallback(["reverse_kl"], 100, total=4)
+    del old.__dict__["total"]  # as pickled before `total` existed
+    restored = pickle.loads(pickle.dumps(old))
+    trial = SimpleNamespace(trial_id="t0", status="RUNNING", config={})
+    restored.setup()
+    restored.on_trial_complete(0, [trial], trial)
+    assert "t0 finished (1 trials done so far)" in capsys.readouterr().out
+    assert MLflowTrialCallback.__new__(MLflowTrialCallback).seeds is None
