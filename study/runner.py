@@ -223,7 +223,8 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
         reason = (f"driver ended by {'Ctrl-C' if interrupted else type(exc).__name__}"
-                  f"{'' if interrupted else f': {exc}'}; continue with `study resume {spec.name}`")
+                  f"{'' if interrupted else f' ({root_cause(exc)})'}; continue with "
+                  f"`study resume {spec.name}`")
         driver.close_runs(record.tracking_uri, record.experiment_id, record.parent_run_id,
                           "KILLED" if interrupted else "FAILED", reason)
         driver.mark_ended(folder, driver.INTERRUPTED if interrupted else driver.FAILED, reason)
