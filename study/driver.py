@@ -97,9 +97,9 @@ def sigterm_as_interrupt() -> Iterator[list[str]]:
 
 
 def close_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, status: str,
-               reason: str) -> int:
+               reason: str) -> None:
     """Mark the parent and every child run still RUNNING as `status`, with the reason as a tag
-    (`study.end_reason`); returns how many child runs it closed."""
+    (`study.end_reason`)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -111,4 +111,3 @@ def close_runs(tracking_uri: str, experiment_id: str, parent_run_id: str, status
         client.set_terminated(run.info.run_id, status)
     client.set_tag(parent_run_id, "study.end_reason", reason)
     client.set_terminated(parent_run_id, status)
-    return len(children)

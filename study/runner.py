@@ -140,15 +140,14 @@ def _new_study(spec_path: str | Path, storage: str | None, name: str | None
 
 
 def create_study(
-    spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
-    data_root: str | None = None, name: str | None = None,
-) -> tuple[StudySpec, Path, StudyRecord]:
-    """Validate the spec, make the study folder and the MLflow parent run."""
+    spec: StudySpec, folder: Path, spec_path: str | Path, tracking: str | None = None,
+    data_root: str | None = None, renamed: bool = False,
+) -> StudyRecord:
+    """Make the study folder and the MLflow parent run of a spec `_new_study` validated."""
     from mlflow.tracking import MlflowClient
 
-    spec, folder = _new_study(spec_path, storage, name)
     folder.mkdir(parents=True, exist_ok=True)
-    if name:
+    if renamed:
         dumped = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
         (folder / SPEC_COPY).write_text(dumped)
     else:
@@ -162,7 +161,7 @@ def create_study(
     record = StudyRecord(spec.name, spec.digest(), uri, exp_id, parent,
                          dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), root)
     record.save(folder)
-    return spec, folder, record
+    return record
 
 
 def run_study(
@@ -170,8 +169,9 @@ def run_study(
     address: str | None = None, data_root: str | None = None, name: str | None = None,
 ) -> StudyOutcome:
     # Before any folder or MLflow run exists: the name is free and the cluster can run it.
-    check_resources(_new_study(spec_path, storage, name)[0], address)
-    spec, folder, record = create_study(spec_path, storage, tracking, data_root, name)
+    spec, folder = _new_study(spec_path, storage, name)
+    check_resources(spec, address)
+    record = create_study(spec, folder, spec_path, tracking, data_root, renamed=bool(name))
     print(f"study {spec.name}: folder {folder}, MLflow {record.tracking_uri}", flush=True)
     return _fit(spec, folder, record, restore=False)
 
@@ -222,12 +222,10 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
             grid = tuner.fit()
     except BaseException as exc:
         interrupted = isinstance(exc, KeyboardInterrupt)
-        reason = (f"driver ended by {'Ctrl-C' if interrupted else type(exc).__name__}"
-                  f"{'' if interrupted else f' ({root_cause(exc)})'}; continue with "
-                  f"`study resume {spec.name}`")
-        driver.close_runs(record.tracking_uri, record.experiment_id, record.parent_run_id,
-                          "KILLED" if interrupted else "FAILED", reason)
-        driver.mark_ended(folder, driver.INTERRUPTED if interrupted else driver.FAILED, reason)
+        _end_early(folder, record, interrupted,
+                   f"driver ended by {'Ctrl-C' if interrupted else type(exc).__name__}"
+                   f"{'' if interrupted else f' ({root_cause(exc)})'}; continue with "
+                   f"`study resume {spec.name}`")
         raise
     table = results_table(grid, spec)
     lineage = lineage_table(folder / LINEAGE_FILE)
@@ -245,13 +243,19 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
     if unfinished:  # Tune returns after Ctrl-C or SIGTERM with the rest of the trials unrun
         reason = (f"interrupted by {signals[0] if signals else 'Ctrl-C'} with {len(unfinished)} "
                   f"of {len(grid)} trials unfinished; continue with `study resume {spec.name}`")
-        driver.close_runs(record.tracking_uri, record.experiment_id, record.parent_run_id,
-                          "KILLED", reason)
-        driver.mark_ended(folder, driver.INTERRUPTED, reason)
+        _end_early(folder, record, True, reason)
         return StudyOutcome(folder, record, table, errors, interrupted=reason)
     client.set_terminated(record.parent_run_id, "FAILED" if errors == len(grid) else "FINISHED")
     driver.mark_ended(folder, driver.FAILED if errors == len(grid) else driver.FINISHED)
     return StudyOutcome(folder, record, table, errors)
+
+
+def _end_early(folder: Path, record: StudyRecord, interrupted: bool, reason: str) -> None:
+    """The driver stops before its trials end: runs KILLED (interrupted) or FAILED, and the
+    driver record says so, with the reason."""
+    driver.close_runs(record.tracking_uri, record.experiment_id, record.parent_run_id,
+                      "KILLED" if interrupted else "FAILED", reason)
+    driver.mark_ended(folder, driver.INTERRUPTED if interrupted else driver.FAILED, reason)
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

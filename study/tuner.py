@@ -167,7 +167,7 @@ def num_samples(spec: StudySpec) -> int:
 def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> TrialPlan:
     return TrialPlan(
         study=spec.name, study_dir=str(study_dir), trainer=spec.trainer_names[0],
-        trainers={t: spec.trainers.get(t, {}) for t in spec.trainers},
+        trainers=dict(spec.trainers),
         dataset=spec.dataset.model_dump(), fixed=dict(spec.fixed), seeds=list(spec.seeds),
         steps=spec.budget.steps, time_s=spec.budget.time_s, eval_every=spec.eval_every,
         checkpoint_every=spec.checkpoint_every, eval_samples=spec.eval_samples,
