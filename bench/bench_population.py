@@ -8,19 +8,25 @@ searched on a log range) get the same budget of trial-steps (population × steps
 Prints the best final reverse KL of each (lower is better) and the trial-steps actually used.
 
     .venv/bin/python bench/bench_population.py [--steps 2000 --population 4 --reps 3]
+        [--out results/population]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import tempfile
+import time
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
+from evaluation import library_versions
 from study.runner import connect_ray, run_study
 
+KINDS = ("random", "asha", "pbt")
 LR = {"type": "loguniform", "low": 1e-5, "high": 3e-3}
 
 
@@ -52,29 +58,63 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--population", type=int, default=4)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for results.parquet, report.md and protocol.json")
     args = parser.parse_args()
     connect_ray()
-    best: dict[str, list[float]] = {"random": [], "asha": [], "pbt": []}
-    used: dict[str, list[int]] = {k: [] for k in best}
+    rows: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for rep in range(args.reps):
-            for kind in best:
+            for kind in KINDS:
                 name = f"{kind}-{rep}"
                 path = tmp / f"{name}.yaml"
                 path.write_text(yaml.safe_dump(spec(name, kind, args.steps, args.population, rep)))
+                start = time.perf_counter()
                 out = run_study(path, storage=str(tmp / "runs"), tracking=f"sqlite:///{tmp}/m.db")
-                best[kind].append(float(out.table["reverse_kl"].min()))
-                used[kind].append(int(out.table["step"].sum()))
-                print(f"rep {rep} {kind:6s} best reverse KL {best[kind][-1]:.4f} "
-                      f"trial-steps {used[kind][-1]}", flush=True)
-    budget = args.steps * args.population
-    print(f"\nbudget {budget} trial-steps per study, {args.reps} repetitions "
-          "(best final reverse KL, mean ± std over repetitions; lower is better)")
-    for kind, values in best.items():
-        sd = statistics.stdev(values) if len(values) > 1 else 0.0
-        print(f"{kind:6s} {statistics.mean(values):.4f} ± {sd:.4f}   "
-              f"trial-steps used {statistics.mean(used[kind]):.0f}")
+                finals = out.table["reverse_kl"].dropna()
+                rows.append({"rep": rep, "kind": kind, "best_reverse_kl": float(finals.min()),
+                             "median_reverse_kl": float(finals.median()),
+                             "best_modes": int(out.table.loc[finals.idxmin(), "modes"]),
+                             "trials": len(out.table), "trial_steps": int(out.table["step"].sum()),
+                             "wall_s": time.perf_counter() - start})
+                r = rows[-1]
+                print(f"rep {rep} {kind:6s} best reverse KL {r['best_reverse_kl']:.4f} "
+                      f"trial-steps {r['trial_steps']}", flush=True)
+    table = pd.DataFrame(rows)
+    text = summary(table, args)
+    print("\n" + text)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        table.to_parquet(args.out / "results.parquet", index=False)
+        (args.out / "report.md").write_text(text)
+        protocol = {"args": {k: str(v) for k, v in vars(args).items()},
+                    "specs": {k: spec(f"{k}-REP", k, args.steps, args.population, 0)
+                              for k in KINDS},
+                    "versions": library_versions()}
+        (args.out / "protocol.json").write_text(json.dumps(protocol, indent=2))
+
+
+def summary(table: pd.DataFrame, args: argparse.Namespace) -> str:
+    lines = ["# Random search vs ASHA vs PBT on the 2D grid (baseline GAN, lr_g and lr_d)\n",
+             f"Budget {args.steps * args.population} trial-steps per study ({args.population} "
+             f"trials x {args.steps} steps), {args.reps} repetitions (seeds 0..{args.reps - 1}). "
+             "Final reverse KL of each study's best trial (lower is better), mean ± std over "
+             "repetitions.\n",
+             "| search | best reverse KL | median trial's reverse KL | best trial's modes (of 25) "
+             "| trials | trial-steps used | wall s |", "|---|---|---|---|---|---|---|"]
+    for kind in KINDS:
+        t = table[table["kind"] == kind]
+
+        lines.append(f"| {kind} | {_ms(t['best_reverse_kl'])} | {_ms(t['median_reverse_kl'])} "
+                     f"| {_ms(t['best_modes'], '.1f')} | {t['trials'].mean():.0f} "
+                     f"| {t['trial_steps'].mean():.0f} | {t['wall_s'].mean():.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def _ms(values: pd.Series, fmt: str = ".4f") -> str:
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):{fmt}} ± {sd:{fmt}}"
 
 
 if __name__ == "__main__":
