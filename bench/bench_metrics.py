@@ -2,7 +2,9 @@
 
 Prints wall time and peak memory of
 1. precision/recall/density/coverage at N×N×D (default 10k × 10k × 2048): ours vs the ``prdc``
-   package (clovaai), same features, same run, with the ratio and the largest value difference;
+   package (clovaai), same features, same run, with the ratio and the largest value difference,
+   and ours against the floor it cannot beat: the two N×N×D float32 GEMMs its distances need
+   (real×real and fake×fake halves, real×fake), timed alone in the same run;
 2. ours alone at 50k × 50k × 2048;
 3. FID from D-dimensional statistics: ours (eigenvalues of Σ1Σ2) vs ``scipy.linalg.sqrtm``.
 
@@ -56,7 +58,16 @@ def _child(kind: str, n: int, dim: int, seed: int, dtype: str) -> None:
 
         base = _rss_mb()
         t0 = time.perf_counter()
-        out = compute_prdc(real, fake, 5, dtype=getattr(torch, dtype))
+        out = compute_prdc(real, fake, 5, dtype=None if dtype == "mixed" else getattr(torch, dtype))
+    elif kind == "gemm":
+        import torch
+
+        r, f = torch.from_numpy(real), torch.from_numpy(fake)
+        base = _rss_mb()
+        t0 = time.perf_counter()
+        for a, b in ((r, r), (r, f)):  # two N×N×D float32 GEMMs
+            torch.mm(a, b.T)
+        out = {}
     else:
         import contextlib
         import io
@@ -92,6 +103,9 @@ def bench_prdc(n: int, dim: int, n_large: int, dtype: str, skip_ref: bool,
     print(f"== PR/DC k=5, {n} real x {n} fake x {dim}-d (float32 features; ours in {dtype})")
     ours = _run_child("ours", n, dim, 0, dtype)
     print(f"ours : {_fmt(ours)}")
+    gemm = _run_child("gemm", n, dim, 0, dtype)
+    print(f"two {n}x{n}x{dim} float32 GEMMs alone: {gemm['seconds']:.2f} s; "
+          f"ratio ours/GEMMs {ours['seconds'] / gemm['seconds']:.2f}x")
     if not skip_ref:
         ref = _run_child("prdc", n, dim, 0, dtype)
         print(f"prdc : {_fmt(ref)}")
@@ -149,13 +163,15 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=None)
     ap.add_argument("--n-large", type=int, default=None)
     ap.add_argument("--dim", type=int, default=None)
-    ap.add_argument("--dtype", default="float64", choices=["float32", "float64"])
-    ap.add_argument("--dtype-large", default="float32", choices=["float32", "float64"])
+    precisions = ["mixed", "float32", "float64"]  # mixed: compute_prdc's default (dtype=None)
+    ap.add_argument("--dtype", default="mixed", choices=precisions)
+    ap.add_argument("--dtype-large", default="mixed", choices=precisions)
     ap.add_argument("--skip-ref", action="store_true", help="skip the prdc package")
     ap.add_argument("--skip-large", action="store_true", help="skip the 50k run")
     ap.add_argument("--only", choices=["prdc", "fid"], default=None)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    ap.add_argument("--_child", choices=["ours", "prdc"], default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--_child", choices=["ours", "prdc", "gemm"], default=None,
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args._child:
         _child(args._child, args.n, args.dim, args.seed, args.dtype)

@@ -17,9 +17,16 @@ Unlike ``prdc`` (three dense N×N float64 matrices, ~800 MB each at 10k), distan
 blocks with ``torch.cdist`` and reduced on the fly (running top-(k+1) for the radii, from square
 ``row_chunk`` blocks of which each symmetric pair is computed once; OR / count / min accumulators
 over ``row_chunk × col_chunk`` blocks for the real×fake terms), so memory is
-O(N·D + row_chunk·col_chunk), e.g. 50k × 50k × 2048 on CPU. Distances are float64 by default,
-like ``prdc`` (scikit-learn upcasts float32 to float64 internally); ``dtype=torch.float32`` is
-about twice as fast but decides near-ties by float32 rounding.
+O(N·D + row_chunk·col_chunk), e.g. 50k × 50k × 2048 on CPU.
+
+Precision (``dtype``):
+- ``None`` (default): squared distances in float32 GEMMs, and every decision a float32 rounding
+  could get wrong re-decided in float64: a membership test whose float32 value lies within a
+  rigorous rounding bound of the radius, and each radius from its float32 nearest candidates
+  recomputed in float64 (a row whose candidates cannot be proven complete is redone in
+  float64). The values are those of the float64 path, at about float32 speed.
+- ``torch.float64``: every distance in float64, like ``prdc`` (scikit-learn upcasts float32).
+- ``torch.float32``: float32 only; may flip near-ties.
 """
 
 from __future__ import annotations
@@ -88,8 +95,80 @@ def _radii(x: torch.Tensor, k: int, row_chunk: int, col_chunk: int) -> torch.Ten
     return best.max(dim=1).values
 
 
+# Unit roundoff of float32; distances are compared as squares, whose float32 GEMM error is at
+# most 2·γ_(D+2)·(‖x‖² + ‖y‖²) (Higham's bound for any summation order) plus the roundings of
+# the norms, the final additions and of float64 inputs cast to float32 (the 8u term).
+_U32 = 2.0**-24
+
+
+def _tolerance_scale(dim: int) -> float:
+    gamma = (dim + 2) * _U32 / (1 - (dim + 2) * _U32)
+    return 2 * gamma + 8 * _U32
+
+
+def _augment(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """float32 (x, ‖x‖²) and the rows [−2x, ‖x‖², 1] (left) and [x, 1, ‖x‖²] (right), so that
+    left_a @ right_b.T is ‖a‖² + ‖b‖² − 2ab: squared distances in one GEMM, no extra pass."""
+    x = x.float()
+    xn = (x * x).sum(1)
+    ones = torch.ones_like(xn)[:, None]
+    left = torch.cat([-2 * x, xn[:, None], ones], dim=1)
+    right = torch.cat([x, ones, xn[:, None]], dim=1)
+    return xn, left, right
+
+
+def _pair_dist64(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Float64 distances of matched rows a[i], b[i] (the few entries re-decided)."""
+    return (a - b).pow(2).sum(1).sqrt()
+
+
+def _radii_mixed(x64: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> torch.Tensor:
+    """Exact (float64) k-NN radii from float32 candidates. Of a row's k+1+margin nearest by
+    float32, those whose squared distance lies within twice the bound of the (k+1)-th are
+    recomputed in float64 (usually one); the ones below are surely nearer. A row whose band
+    reaches its last candidate (a neighbour might be missing) is redone in float64."""
+    n = x64.shape[0]
+    keep = min(n, k + 1 + margin)
+    xn, left, right = _augment(x64)
+    vals = torch.full((n, keep), float("inf"), dtype=torch.float32, device=x64.device)
+    idx = torch.zeros((n, keep), dtype=torch.int64, device=x64.device)
+
+    def fold(r0: int, r1: int, c0: int, d: torch.Tensor) -> None:
+        bv, bi = torch.topk(d, min(keep, d.shape[1]), dim=1, largest=False)
+        cv = torch.cat([vals[r0:r1], bv], dim=1)
+        ci = torch.cat([idx[r0:r1], bi + c0], dim=1)
+        top, pos = torch.topk(cv, keep, dim=1, largest=False)  # sorted ascending
+        vals[r0:r1], idx[r0:r1] = top, torch.gather(ci, 1, pos)
+
+    for r0, r1 in _blocks(n, row_chunk):
+        for c0, c1 in _blocks(n, row_chunk):
+            if c0 < r0:
+                continue
+            d = left[r0:r1] @ right[c0:c1].T
+            if c0 == r0:
+                d.fill_diagonal_(0.0)
+            fold(r0, r1, c0, d)
+            if c0 != r0:
+                fold(c0, c1, r0, d.T)
+    slack = (2 * _tolerance_scale(x64.shape[1]) * (xn + xn.max()))[:, None]
+    q = vals[:, k : k + 1]
+    below = (vals < q - slack).sum(1)
+    band = (vals >= q - slack) & (vals <= q + slack)
+    rows, cols = torch.nonzero(band, as_tuple=True)
+    exact = torch.full((n, keep), float("inf"), dtype=x64.dtype, device=x64.device)
+    pairs = idx[rows, cols]
+    exact[rows, cols] = torch.where(pairs == rows, 0.0, _pair_dist64(x64[rows], x64[pairs]))
+    radii = exact.sort(dim=1).values.gather(1, (k - below)[:, None]).squeeze(1)
+    redo = torch.nonzero(band[:, -1] & (keep < n)).flatten()
+    if redo.numel():
+        rows = _cdist(x64[redo], x64)
+        rows[torch.arange(len(redo)), redo] = 0.0
+        radii[redo] = torch.kthvalue(rows, k + 1, dim=1).values
+    return radii
+
+
 def knn_radii(features: Features, nearest_k: int = 5, *, row_chunk: int = 2048,
-              col_chunk: int = 8192, dtype: torch.dtype = torch.float64,
+              col_chunk: int = 8192, dtype: torch.dtype | None = None,
               device: str | torch.device | None = None) -> torch.Tensor:
     """Distance of each point to its k-th nearest neighbour excluding itself (streaming).
 
@@ -97,31 +176,54 @@ def knn_radii(features: Features, nearest_k: int = 5, *, row_chunk: int = 2048,
     """
     _check_k(nearest_k)
     _check_chunks(row_chunk, col_chunk)
-    x = _to_tensor(features, "features", dtype, torch.device(device) if device else None)
+    x = _to_tensor(features, "features", dtype or torch.float64,
+                   torch.device(device) if device else None)
     if x.shape[0] < nearest_k + 1:
         raise TooFewSamplesError(
             f"features: k-NN radii with k={nearest_k} need at least {nearest_k + 1} samples, "
             f"got {x.shape[0]}"
         )
+    if dtype is None:
+        return _radii_mixed(x, nearest_k, row_chunk)
     return _radii(x, nearest_k, row_chunk, col_chunk)
+
+
+def _inside_mixed(d: torch.Tensor, radius2: torch.Tensor, slack: torch.Tensor,
+                  a64: torch.Tensor, b64: torch.Tensor, radius: torch.Tensor,
+                  by_row: bool, settled: torch.Tensor | None = None) -> torch.Tensor:
+    """d < radius for a float32 block of squared distances; entries within `slack` of the
+    squared radius (per row when by_row, else per column) are re-decided in float64, except in
+    `settled` rows (whose any() is already True, so their entries change nothing)."""
+    r2 = radius2[:, None] if by_row else radius2[None, :]
+    t = slack[:, None] if by_row else slack[None, :]
+    inside = d < r2 - t
+    unsure = (d <= r2 + t) & ~inside
+    if settled is not None:
+        unsure &= ~(settled | inside.any(dim=1))[:, None]
+    rows, cols = torch.nonzero(unsure, as_tuple=True)
+    if rows.numel():
+        exact = _pair_dist64(a64[rows], b64[cols])
+        inside[rows, cols] = exact < (radius[rows] if by_row else radius[cols])
+    return inside
 
 
 def compute_prdc(real_features: Features, fake_features: Features, nearest_k: int = 5, *,
                  row_chunk: int = 2048, col_chunk: int = 8192,
-                 dtype: torch.dtype = torch.float64,
+                 dtype: torch.dtype | None = None,
                  device: str | torch.device | None = None,
                  real_radii: torch.Tensor | np.ndarray | None = None) -> dict[str, float]:
     """Precision, recall, density, coverage of ``fake_features`` w.r.t. ``real_features``.
 
     Argument order: (real, fake), like ``prdc.compute_prdc`` (NOT torch-fidelity's order).
     ``real_radii`` may be passed from a cache (:func:`knn_radii` of the real set, same k).
+    ``dtype``: None (float32 speed, float64 values), float64 or float32 (module docstring).
     Returns ``{"precision", "recall", "density", "coverage"}`` as floats.
     """
     _check_k(nearest_k)
     _check_chunks(row_chunk, col_chunk)
     dev = torch.device(device) if device is not None else None
-    real = _to_tensor(real_features, "real_features", dtype, dev)
-    fake = _to_tensor(fake_features, "fake_features", dtype, real.device)
+    real = _to_tensor(real_features, "real_features", dtype or torch.float64, dev)
+    fake = _to_tensor(fake_features, "fake_features", dtype or torch.float64, real.device)
     check_same_dim(real, fake, "real_features", "fake_features")
     for name, x in (("real_features", real), ("fake_features", fake)):
         if x.shape[0] < nearest_k + 1:
@@ -129,33 +231,51 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
                 f"{name}: k-NN radii with k={nearest_k} need at least {nearest_k + 1} samples, "
                 f"got {x.shape[0]}"
             )
+    radii = (lambda x: _radii_mixed(x, nearest_k, row_chunk)) if dtype is None else \
+        (lambda x: _radii(x, nearest_k, row_chunk, col_chunk))
     if real_radii is None:
-        rr = _radii(real, nearest_k, row_chunk, col_chunk)
+        rr = radii(real)
     else:
-        rr = torch.as_tensor(real_radii).to(device=real.device, dtype=dtype)
+        rr = torch.as_tensor(real_radii).to(device=real.device, dtype=real.dtype)
         if rr.shape != (real.shape[0],):
             raise MetricInputError(
                 f"real_radii: expected shape ({real.shape[0]},), got {tuple(rr.shape)}"
             )
-    fr = _radii(fake, nearest_k, row_chunk, col_chunk)
+    fr = radii(fake)
 
     n_real, n_fake = real.shape[0], fake.shape[0]
     fake_in_real = torch.zeros(n_fake, dtype=torch.bool, device=real.device)
     fake_count = torch.zeros(n_fake, dtype=torch.int64, device=real.device)
     real_in_fake = torch.zeros(n_real, dtype=torch.bool, device=real.device)
-    nearest_fake = torch.full((n_real,), float("inf"), dtype=dtype, device=real.device)
+    covered = torch.zeros(n_real, dtype=torch.bool, device=real.device)
+    if dtype is None:
+        rn, r_left, _ = _augment(real)
+        fn, _, f_right = _augment(fake)
+        rr2, fr2 = (rr * rr).float(), (fr * fr).float()
+        # Bounds per real row / per fake column: the largest norm on the other side.
+        scale = _tolerance_scale(real.shape[1])
+        r_slack = scale * (rn + fn.max()) + 2 * _U32 * rr2
+        f_slack = scale * (fn + rn.max()) + 2 * _U32 * fr2
     for r0, r1 in _blocks(n_real, row_chunk):
-        r_rad = rr[r0:r1, None]
         for c0, c1 in _blocks(n_fake, col_chunk):
-            d = _cdist(real[r0:r1], fake[c0:c1])
-            inside = d < r_rad
+            if dtype is None:
+                d = r_left[r0:r1] @ f_right[c0:c1].T
+                args = (real[r0:r1], fake[c0:c1])
+                inside = _inside_mixed(d, rr2[r0:r1], r_slack[r0:r1], *args, rr[r0:r1], True)
+                # Recall needs only whether some fake ball holds each real.
+                in_fake = _inside_mixed(d, fr2[c0:c1], f_slack[c0:c1], *args, fr[c0:c1], False,
+                                        settled=real_in_fake[r0:r1])
+            else:
+                d = _cdist(real[r0:r1], fake[c0:c1])
+                inside, in_fake = d < rr[r0:r1, None], d < fr[None, c0:c1]
             fake_in_real[c0:c1] |= inside.any(dim=0)
             fake_count[c0:c1] += inside.sum(dim=0)
-            real_in_fake[r0:r1] |= (d < fr[None, c0:c1]).any(dim=1)
-            nearest_fake[r0:r1] = torch.minimum(nearest_fake[r0:r1], d.min(dim=1).values)
+            real_in_fake[r0:r1] |= in_fake.any(dim=1)
+            # The nearest fake inside the real's own ball <=> any fake inside it.
+            covered[r0:r1] |= inside.any(dim=1)
     return {
         "precision": fake_in_real.double().mean().item(),
         "recall": real_in_fake.double().mean().item(),
         "density": fake_count.double().mean().item() / float(nearest_k),
-        "coverage": (nearest_fake < rr).double().mean().item(),
+        "coverage": covered.double().mean().item(),
     }

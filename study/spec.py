@@ -113,6 +113,13 @@ class Resources(_Strict):
     workers: int = Field(1, ge=1)
     cpus_per_worker: float = Field(1, gt=0)
     gpus_per_worker: float = Field(0, ge=0)
+    train_worker_group: Literal["auto", "always"] = Field(
+        "auto", description="auto: a 1-worker trial trains in the Tune trial's own process and "
+        "only 2+ workers start a Ray Train worker group (DDP); always: every trial does")
+
+    @property
+    def in_process(self) -> bool:
+        return self.workers == 1 and self.train_worker_group == "auto"
 
 
 class Budget(_Strict):

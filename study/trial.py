@@ -1,15 +1,18 @@
-"""The per-trial driver: a Tune function trainable that runs one Ray Train `TorchTrainer`.
+"""The per-trial driver: a Tune function trainable that trains one run.
 
-Ray Train V2: the Tune trial launches the Train run and waits for it in a thread, while
+A 1-worker trial runs the loop in its own process and reports to Tune directly
+(`TuneReporter`): no Train controller, worker actor or queue to start, and each checkpoint
+is stored once, by Tune. A trial with 2 or more workers (or `train_worker_group: always`)
+launches a Ray Train `TorchTrainer` (DDP) and waits for it in a thread, while
 `ReportForwarder` (a Train callback) passes every report and its checkpoint back over a Ray
 queue; the trial re-reports them to Tune *with* the checkpoint, which PBT needs to clone a trial
 (Ray's own `TuneReportCallback` forwards only a path).
 
-Which Train run a trial uses follows from the Tune checkpoint it starts with (`meta.json`):
-- none: the run named after the trial (a resumed study finds that run's own snapshot);
-- its own: the run that wrote it, which continues from its latest snapshot;
-- another trial's (a PBT exploit): a new run named after the donor and step, started from the
-  donor's weights with this trial's mutated settings; the copy is reported as a lineage event.
+Where a trial starts follows from the Tune checkpoint it starts with (`meta.json`):
+- none: from scratch (a resumed study's Train run finds that run's own snapshot);
+- its own: its latest snapshot, RNG included (pause, restore, retry);
+- another trial's (a PBT exploit): the donor's weights with this trial's mutated settings (a
+  new Train run named after the donor and step); the copy is reported as a lineage event.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from ray.train.v2.api.callback import UserCallback
 from ray.util.queue import Queue
 
-from trainables.checkpoint import META_FILE
-from trainables.loop import LoopConfig, ray_train_worker
+from trainables.checkpoint import META_FILE, local_folder
+from trainables.loop import LoopConfig, ray_train_worker, train_loop
 
 SEED_KEY = "seed"
 TRAINER_KEY = "trainer"  # the grid axis of a study that compares trainers
@@ -56,6 +59,7 @@ class TrialPlan:
     time_s: float | None = None
     data_root: str | None = None
     workers: int = 1
+    in_process: bool = True  # the loop in the trial's own process (1 worker), else Ray Train
     cpus_per_worker: float = 1
     gpus_per_worker: float = 0
     max_failures: int = 0
@@ -166,6 +170,11 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     run_name, start, event = start_point(trial_id, config)
     loop = plan.loop_config(config, trial_id).model_copy(
         update={"run_name": run_name, "resume_from": start})
+    if plan.in_process:
+        own = local_folder(start) if start is not None and event is None else None
+        loop = loop.model_copy(update={"resume_from": None if own else start})
+        train_loop(loop.model_dump(), TuneReporter(own, event))
+        return
     queue: Queue = Queue(maxsize=1, actor_options={"num_cpus": 0})
     failure: list[BaseException] = []
 
@@ -182,15 +191,42 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         kind, metrics, ckpt = queue.get()
         if kind == "done":
             break
-        if event is not None:  # first report after an exploit carries the lineage event
-            event["loaded_digest"] = metrics.pop("loaded_digest", None)
-            event["lr_now"] = {k: v for k, v in metrics.items() if k.startswith("lr_now.")}
-            metrics["pbt_event"] = json.dumps(event, default=str)
-            event = None
-        metrics.pop("loaded_digest", None)
+        _attach_event(metrics, event)
+        event = None
         tune.report(metrics, checkpoint=_as_tune_checkpoint(ckpt))
     if failure:  # Train wraps worker errors; keep the root cause readable
         raise TrialFailed(root_cause(failure[0])) from None
+
+
+@dataclass
+class TuneReporter:
+    """The loop's reporter inside a 1-worker trial: straight to Tune, which stores the
+    checkpoint folder in the trial's storage (once)."""
+
+    own: Path | None  # the trial's own snapshot to resume exactly, if any
+    event: dict[str, Any] | None  # the PBT exploit this run starts from, if any
+
+    def restore_dir(self) -> Path | None:
+        return self.own
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        import ray
+
+        metrics = metrics | {"node_id": ray.get_runtime_context().get_node_id()}
+        _attach_event(metrics, self.event)
+        self.event = None
+        ckpt = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        tune.report(metrics, checkpoint=ckpt)
+
+
+def _attach_event(metrics: dict[str, Any], event: dict[str, Any] | None) -> None:
+    """The first report after an exploit carries the lineage event, with the digest of the
+    weights loaded."""
+    if event is not None:
+        event["loaded_digest"] = metrics.pop("loaded_digest", None)
+        event["lr_now"] = {k: v for k, v in metrics.items() if k.startswith("lr_now.")}
+        metrics["pbt_event"] = json.dumps(event, default=str)
+    metrics.pop("loaded_digest", None)
 
 
 def _as_tune_checkpoint(ckpt: train.Checkpoint | None) -> tune.Checkpoint | None:

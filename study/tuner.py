@@ -172,6 +172,7 @@ def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> Trial
         steps=spec.budget.steps, time_s=spec.budget.time_s, eval_every=spec.eval_every,
         checkpoint_every=spec.checkpoint_every, eval_samples=spec.eval_samples,
         eval_features=spec.eval_features, data_root=data_root, workers=spec.resources.workers,
+        in_process=spec.resources.in_process,
         cpus_per_worker=spec.resources.cpus_per_worker,
         gpus_per_worker=spec.resources.gpus_per_worker, max_failures=spec.max_failures,
         keep_checkpoints=spec.keep_checkpoints,
@@ -181,6 +182,9 @@ def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> Trial
 
 
 def trainable(plan: TrialPlan) -> Any:
+    fn = tune.with_parameters(run_trial, plan=plan)
+    if plan.in_process:  # the trial trains: it holds the worker's resources itself
+        return tune.with_resources(fn, {"cpu": plan.cpus_per_worker, "gpu": plan.gpus_per_worker})
     # The trial function only launches and waits for its Train run: it holds no CPU, so the
     # Train workers get the cluster's CPUs and max_concurrent_trials bounds the concurrency.
-    return tune.with_resources(tune.with_parameters(run_trial, plan=plan), {"cpu": 0, "memory": 1})
+    return tune.with_resources(fn, {"cpu": 0, "memory": 1})

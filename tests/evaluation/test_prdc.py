@@ -12,7 +12,7 @@ from evaluation.errors import (
     NonFiniteFeaturesError,
     TooFewSamplesError,
 )
-from evaluation.prdc import compute_prdc, knn_radii
+from evaluation.prdc import _radii_mixed, compute_prdc, knn_radii
 
 KEYS = ("precision", "recall", "density", "coverage")
 
@@ -73,6 +73,25 @@ def test_prdc_float32_torch_input_and_cached_radii() -> None:
                        dtype=torch.float32)
     for key in KEYS:  # float32 may flip a near-tie or two
         assert f32[key] == pytest.approx(float(ref[key]), abs=3 / 300)
+
+
+@pytest.mark.parametrize("offset", [100.0, 300.0])
+def test_prdc_default_float32_with_float64_recheck_keeps_the_reference_values(offset) -> None:
+    # Far from the origin, float32 rounding of ‖x‖² + ‖y‖² − 2xy flips near-ties: the float32
+    # path disagrees with prdc, the default (float32 GEMMs, near-ties re-decided) must not.
+    real, fake = _features(6, n_real=600, n_fake=500, dim=64)
+    real, fake = real + offset, fake + offset
+    ref = prdc_ref.compute_prdc(real, fake, nearest_k=5)
+    ours = compute_prdc(real, fake, 5, row_chunk=128, col_chunk=200)
+    f32 = compute_prdc(real, fake, 5, dtype=torch.float32)
+    for key in KEYS:
+        assert ours[key] == pytest.approx(float(ref[key]), abs=1e-12), key
+    assert any(abs(f32[k] - ref[k]) > 1e-12 for k in KEYS), "float32 alone should flip a tie"
+    expected = prdc_impl.compute_nearest_neighbour_distances(real, 5)
+    np.testing.assert_allclose(knn_radii(real, 5, row_chunk=128).numpy(), expected, rtol=1e-9)
+    # No spare candidates: every row's band reaches its last one and is redone in float64.
+    redone = _radii_mixed(torch.from_numpy(real), 5, 128, margin=0).numpy()
+    np.testing.assert_allclose(redone, expected, rtol=1e-9)
 
 
 def test_prdc_identical_sets() -> None:

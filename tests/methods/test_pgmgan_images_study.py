@@ -48,7 +48,7 @@ def test_two_worker_image_pgmgan_takes_steps(tmp_path, ray_cluster, shared_datas
         assert [m.step for m in client.get_metric_history(run_id, name)] == [3, 6], name
     assert 0 < client.get_metric_history(run_id, "acceptance_rate")[-1].value <= 1
     # Both ranks trained (each saved its RNG state) on the one partition rank 0 broadcast.
-    folder = sorted((outcome.folder / "train").rglob(STATE_FILE))[-1].parent
+    folder = sorted(outcome.folder.rglob(STATE_FILE))[-1].parent
     assert {p.name for p in folder.glob("rng_rank*.pt")} == {"rng_rank0.pt", "rng_rank1.pt"}
     extra = torch.load(folder / STATE_FILE, weights_only=True)["extra"]
     assert extra["labels"].shape == (256,)

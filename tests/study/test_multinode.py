@@ -41,9 +41,11 @@ def reports(study: Path) -> dict[str, list[dict]]:
     return out
 
 
-def test_node_removed_mid_study_trials_resume_elsewhere(tmp_path, three_worker_nodes):
+@pytest.mark.parametrize("group", ["auto", "always"])  # in the trial's process; via Ray Train
+def test_node_removed_mid_study_trials_resume_elsewhere(tmp_path, three_worker_nodes, group):
     cluster, nodes = three_worker_nodes
     spec = toy_spec("nodes", budget={"steps": 600}, eval_every=50, checkpoint_every=50,
+                    resources={"train_worker_group": group},
                     max_concurrent_trials=3, max_failures=3,
                     search={"lr_g": {"type": "grid", "values": [1e-4, 2e-4, 3e-4]}})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

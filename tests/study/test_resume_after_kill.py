@@ -25,8 +25,10 @@ from tests.study.helpers import runs_of, toy_spec, wait_for, write_spec
 pytestmark = pytest.mark.ray
 
 
-def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster, capsys):
+@pytest.mark.parametrize("group", ["auto", "always"])  # in the trial's process; via Ray Train
+def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster, capsys, group):
     spec = toy_spec("killme", budget={"steps": 400}, eval_every=50, checkpoint_every=50,
+                    resources={"train_worker_group": group},
                     num_samples=3, searcher={"type": "optuna", "sampler": "tpe", "seed": 0},
                     search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}})
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -35,10 +37,9 @@ def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster, capsys)
            "--storage", str(storage), "--tracking-uri", uri, "--address", ray_cluster]
     log = open(tmp_path / "driver.log", "w")
     driver = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    train_dir = storage / "killme" / "train"
     try:
         # Kill once a trial has saved a checkpoint, so the resumed trial must continue from it.
-        wait_for(lambda: any(train_dir.rglob("state.pt")), 300, "a first checkpoint")
+        wait_for(lambda: any((storage / "killme").rglob("state.pt")), 300, "a first checkpoint")
         assert driver.poll() is None, (tmp_path / "driver.log").read_text()
         os.kill(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
@@ -87,7 +88,7 @@ def test_sigterm_leaves_no_run_running_and_names_resume(tmp_path, ray_cluster, c
            "--storage", str(storage), "--tracking-uri", uri, "--address", ray_cluster]
     driver = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for(lambda: any((storage / "termme" / "train").rglob("state.pt")), 300,
+        wait_for(lambda: any((storage / "termme").rglob("state.pt")), 300,
                  "a first checkpoint")
         assert liveness(storage / "termme")[0] == "running"
         driver.send_signal(signal.SIGTERM)
