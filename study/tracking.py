@@ -26,6 +26,13 @@ STUDY_TAG = "study"
 # Tune's bookkeeping that says nothing about the model.
 _SKIP = {"timestamp", "done", "pid", "node_ip", "hostname", "time_since_restore",
          "iterations_since_restore", "date", "checkpoint_dir_name", "should_checkpoint"}
+# The x axis of every metric already (as a metric, MLflow's compare view would plot it).
+_AXES = {"step", "training_iteration"}
+# Logged when their value changes, not at every report: the optimisers' rates and PBT's
+# mutated settings (a constant charted at every step hides what PBT changed).
+_ON_CHANGE = ("lr_now.", "hp.")
+# Present in every report: a resumed trial's last logged step is read from its history.
+_CLOCK = "time_total_s"
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -113,12 +120,17 @@ class MLflowTrialCallback(tune.Callback):
         self.lineage_file, self.mutable, self.seeds = lineage_file, mutable, seeds
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, float] = {}
+        self._logged: dict[tuple[str, str], float] = {}  # (trial, _ON_CHANGE key) → value
         self._client: MlflowClient | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # Tune pickles callbacks with the experiment
         state = self.__dict__.copy()
         state["_client"], state["_runs"], state["_last_step"] = None, {}, {}
+        state["_logged"] = {}
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update({"_logged": {}} | state)
 
     @property
     def client(self) -> MlflowClient:
@@ -138,8 +150,8 @@ class MLflowTrialCallback(tune.Callback):
         )
         if found:
             run_id = found[0].info.run_id
-            history = self.client.get_metric_history(run_id, "step")
-            self._last_step[tid] = max((m.value for m in history), default=-math.inf)
+            history = self.client.get_metric_history(run_id, _CLOCK)
+            self._last_step[tid] = max((m.step for m in history), default=-math.inf)
             self.client.update_run(run_id, status="RUNNING")
         else:
             run_id = self._create(trial)
@@ -179,9 +191,16 @@ class MLflowTrialCallback(tune.Callback):
         # next exploit before callbacks see this result).
         config = result.get("config") or trial.config
         values = dict(result) | {f"hp.{k}": config[k] for k in self.mutable if k in config}
-        metrics = [Metric(k, float(v), now, int(step)) for k, v in values.items()
-                   if k not in _SKIP and isinstance(v, int | float) and not isinstance(v, bool)
-                   and math.isfinite(float(v))]
+        metrics = []
+        for k, v in values.items():
+            if k in _SKIP or k in _AXES or not isinstance(v, int | float) or isinstance(v, bool) \
+                    or not math.isfinite(float(v)):
+                continue
+            if k.startswith(_ON_CHANGE):
+                if not self.mutable or self._logged.get((tid, k)) == v:
+                    continue  # without mutations nothing changes: the setting.* params say it
+                self._logged[tid, k] = v
+            metrics.append(Metric(k, float(v), now, int(step)))
         if isinstance(result.get("checkpoint_path"), str):
             tags.append(RunTag("last_checkpoint", result["checkpoint_path"]))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)

@@ -41,17 +41,20 @@ def build_report(study: Study, out: Path | None = None) -> Path:
              f"({', '.join(study.modes)}), created {study.record.created}.")
     if fixed := study.spec.get("fixed"):
         doc.text("fixed settings: " + ", ".join(f"{k}={v}" for k, v in fixed.items()))
+    ok = trials[trials["status"] == "TERMINATED"]
+    # What the study is about first: what the generators drew, then the table.
+    if samples := plots.sample_grid(study, ok, out)[-1:]:
+        doc.heading("Samples at the last evaluation")
+        doc.image(samples[0], out, samples[0].stem)
     doc.heading("Results by configuration (mean ± std over seeds)")
     doc.table(display(table, metrics, study.group_cols))
     _references(doc, study, table, metrics)
 
-    ok = trials[trials["status"] == "TERMINATED"]
     figures = [
         ("Sensitivity to the swept parameters", plots.sensitivity(study, table, metrics, out)),
         ("Learning curves", plots.learning_curves(study, steps, trials, metrics, out)),
         ("Pareto front", plots.pareto(study, table, out)),
         ("PBT lineage", pbt_lineage(study, out)),
-        ("Samples at the last evaluation", plots.sample_grid(study, ok, out)[-1:]),
         ("Samples per condition at the last evaluation (one row per partition, cluster or "
          "latent mode)", plots.conditions_grid(study, ok, out)[-1:]),
         ("Precision, recall, density, coverage and acceptance vs τ_infer",

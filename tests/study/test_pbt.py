@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from mlflow.tracking import MlflowClient
 
 from study.paths import LINEAGE_TABLE
 from study.runner import run_study
@@ -72,6 +73,10 @@ def check_exploits(outcome, uri: str, name: str, trials: int) -> None:
     for tid, run in exploited.items():
         assert int(run.data.tags["pbt.exploits"]) == counts[tid]
         assert "hp.lr_g" in run.data.metrics
+        # Logged when it changes: the exploit's new rate, never the same value twice in a row.
+        history = [m.value for m in MlflowClient(uri).get_metric_history(run.info.run_id,
+                                                                         "lr_now.g")]
+        assert history and all(a != b for a, b in zip(history, history[1:], strict=False))
     assert set(outcome.table["exploits"]) <= set(range(0, 10))
     assert outcome.table["exploits"].sum() == len(lineage)
 

@@ -48,6 +48,9 @@ def test_study_runs_logs_one_child_per_trial_and_survives_a_nan_trial(tmp_path, 
     client = MlflowClient(uri)
     steps = [m.step for m in client.get_metric_history(finished.info.run_id, "reverse_kl")]
     assert steps == [30, 60]
+    # The step is every metric's x axis, not a metric; rates that never change are the
+    # setting.* params, not a chart.
+    assert not {"step", "training_iteration", "lr_now.g"} & set(finished.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(finished.info.run_id)}
     assert {"final_metrics.json", "protocol.json", "samples"} <= artifacts
     plots = [a.path for a in client.list_artifacts(finished.info.run_id, "samples")]

@@ -41,7 +41,7 @@ def test_one_worker_trial_skips_train_and_matches_its_weights(tmp_path, ray_clus
     assert sorted(steps) == [30, 60]
     _, children = runs_of(uri, "inproc")
     assert [c.info.status for c in children] == ["FINISHED"]
-    assert children[0].data.metrics["step"] == 60
+    assert children[0].data.metrics["reverse_kl"] >= 0
 
     via_train = run_study(
         write_spec(tmp_path, toy_spec("viatrain", resources={"train_worker_group": "always"})),
