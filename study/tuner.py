@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import optuna
 from ray import tune
-from ray.tune.search import Repeater
+from ray.tune.search import BasicVariantGenerator, Repeater
 
 from study.spec import Choice, IntRange, LogUniform, Param, StudySpec, Uniform
 from study.trial import SEED_KEY, TRAINER_KEY, TrialPlan, run_trial
@@ -57,7 +57,8 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
 
 def searcher(spec: StudySpec, study_dir: Path) -> Any:
     if spec.searcher.type in ("grid", "random"):
-        return None  # Tune's BasicVariantGenerator
+        # Seeded: the same spec draws the same configurations (unseeded, every run differed).
+        return BasicVariantGenerator(random_state=spec.searcher.seed)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
     from ray.tune.search.optuna import OptunaSearch

@@ -30,6 +30,23 @@ def test_param_space_maps_every_kind():
     assert tuning.num_samples(spec) == 1
 
 
+def _random_draws(seed: int) -> list[float]:
+    spec = parse_spec(toy_spec("rand", num_samples=3, searcher={"type": "random", "seed": seed},
+                               search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}))
+    gen = tuning.searcher(spec, None)
+    gen.add_configurations({"rand": {"run": lambda c: None, "config": tuning.param_space(spec),
+                                     "num_samples": 3}})
+    draws = []
+    while (trial := gen.next_trial()) is not None:
+        draws.append(trial.config["lr_g"])
+    return draws
+
+
+def test_random_search_draws_the_same_configurations_for_the_same_seed():
+    first = _random_draws(3)
+    assert len(first) == 3 and first == _random_draws(3) != _random_draws(4)
+
+
 def test_optuna_repeats_each_suggestion_over_seeds():
     spec = parse_spec(toy_spec("opt", seeds=[3, 4], num_samples=5,
                                searcher={"type": "optuna", "sampler": "tpe"},
