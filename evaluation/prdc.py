@@ -48,10 +48,12 @@ def _blocks(n: int, size: int) -> Iterator[tuple[int, int]]:
         yield start, min(start + size, n)
 
 
-def _to_tensor(x: Features, name: str, dtype: torch.dtype, device: torch.device | None
+def _to_tensor(x: Features, name: str, dtype: torch.dtype | None, device: torch.device | None
                ) -> torch.Tensor:
+    """As a tensor of `dtype`; None keeps a floating input as it is (no copy)."""
     check_features(x, name)
     t = torch.as_tensor(x) if isinstance(x, np.ndarray) else x.detach()
+    dtype = dtype or (t.dtype if t.is_floating_point() else torch.float64)
     return t.to(device=device if device is not None else t.device, dtype=dtype)
 
 
@@ -106,32 +108,39 @@ def _tolerance_scale(dim: int) -> float:
     return 2 * gamma + 8 * _U32
 
 
-def _augment(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """float32 (x, ‖x‖²) and the rows [−2x, ‖x‖², 1] (left) and [x, 1, ‖x‖²] (right), so that
-    left_a @ right_b.T is ‖a‖² + ‖b‖² − 2ab: squared distances in one GEMM, no extra pass."""
-    x = x.float()
-    xn = (x * x).sum(1)
-    ones = torch.ones_like(xn)[:, None]
-    left = torch.cat([-2 * x, xn[:, None], ones], dim=1)
-    right = torch.cat([x, ones, xn[:, None]], dim=1)
-    return xn, left, right
+def _sq_norms(x: torch.Tensor) -> torch.Tensor:
+    """‖x‖² in float32, in row chunks (no float32 copy of a float64 input)."""
+    return torch.cat([x[s : s + 4096].float().pow(2).sum(1) for s in range(0, len(x), 4096)])
+
+
+def _left(x: torch.Tensor, xn: torch.Tensor, r0: int, r1: int) -> torch.Tensor:
+    """Rows [−2x, ‖x‖², 1] and (`_right`) [y, 1, ‖y‖²]: left_a @ right_b.T is
+    ‖a‖² + ‖b‖² − 2ab, squared distances in one float32 GEMM; made per block, so nothing
+    beyond the caller's features is held."""
+    one = torch.ones(r1 - r0, 1, device=x.device)
+    return torch.cat([-2 * x[r0:r1].float(), xn[r0:r1, None], one], dim=1)
+
+
+def _right(x: torch.Tensor, xn: torch.Tensor, c0: int, c1: int) -> torch.Tensor:
+    one = torch.ones(c1 - c0, 1, device=x.device)
+    return torch.cat([x[c0:c1].float(), one, xn[c0:c1, None]], dim=1)
 
 
 def _pair_dist64(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Float64 distances of matched rows a[i], b[i] (the few entries re-decided)."""
-    return (a - b).pow(2).sum(1).sqrt()
+    return (a.double() - b.double()).pow(2).sum(1).sqrt()
 
 
-def _radii_mixed(x64: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> torch.Tensor:
+def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> torch.Tensor:
     """Exact (float64) k-NN radii from float32 candidates. Of a row's k+1+margin nearest by
     float32, those whose squared distance lies within twice the bound of the (k+1)-th are
     recomputed in float64 (usually one); the ones below are surely nearer. A row whose band
     reaches its last candidate (a neighbour might be missing) is redone in float64."""
-    n = x64.shape[0]
+    n = x.shape[0]
     keep = min(n, k + 1 + margin)
-    xn, left, right = _augment(x64)
-    vals = torch.full((n, keep), float("inf"), dtype=torch.float32, device=x64.device)
-    idx = torch.zeros((n, keep), dtype=torch.int64, device=x64.device)
+    xn = _sq_norms(x)
+    vals = torch.full((n, keep), float("inf"), dtype=torch.float32, device=x.device)
+    idx = torch.zeros((n, keep), dtype=torch.int64, device=x.device)
 
     def fold(r0: int, r1: int, c0: int, d: torch.Tensor) -> None:
         bv, bi = torch.topk(d, min(keep, d.shape[1]), dim=1, largest=False)
@@ -141,29 +150,31 @@ def _radii_mixed(x64: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> 
         vals[r0:r1], idx[r0:r1] = top, torch.gather(ci, 1, pos)
 
     for r0, r1 in _blocks(n, row_chunk):
+        left = _left(x, xn, r0, r1)
         for c0, c1 in _blocks(n, row_chunk):
             if c0 < r0:
                 continue
-            d = left[r0:r1] @ right[c0:c1].T
+            d = left @ _right(x, xn, c0, c1).T
             if c0 == r0:
                 d.fill_diagonal_(0.0)
             fold(r0, r1, c0, d)
             if c0 != r0:
                 fold(c0, c1, r0, d.T)
-    slack = (2 * _tolerance_scale(x64.shape[1]) * (xn + xn.max()))[:, None]
+    slack = (2 * _tolerance_scale(x.shape[1]) * (xn + xn.max()))[:, None]
     q = vals[:, k : k + 1]
     below = (vals < q - slack).sum(1)
     band = (vals >= q - slack) & (vals <= q + slack)
     rows, cols = torch.nonzero(band, as_tuple=True)
-    exact = torch.full((n, keep), float("inf"), dtype=x64.dtype, device=x64.device)
+    exact = torch.full((n, keep), float("inf"), dtype=torch.float64, device=x.device)
     pairs = idx[rows, cols]
-    exact[rows, cols] = torch.where(pairs == rows, 0.0, _pair_dist64(x64[rows], x64[pairs]))
+    exact[rows, cols] = torch.where(pairs == rows, 0.0, _pair_dist64(x[rows], x[pairs]))
     radii = exact.sort(dim=1).values.gather(1, (k - below)[:, None]).squeeze(1)
     redo = torch.nonzero(band[:, -1] & (keep < n)).flatten()
     if redo.numel():
-        rows = _cdist(x64[redo], x64)
-        rows[torch.arange(len(redo)), redo] = 0.0
-        radii[redo] = torch.kthvalue(rows, k + 1, dim=1).values
+        a = x[redo].double()
+        dist = torch.cat([_cdist(a, x[c0:c1].double()) for c0, c1 in _blocks(n, row_chunk)], 1)
+        dist[torch.arange(len(redo)), redo] = 0.0
+        radii[redo] = torch.kthvalue(dist, k + 1, dim=1).values
     return radii
 
 
@@ -176,8 +187,7 @@ def knn_radii(features: Features, nearest_k: int = 5, *, row_chunk: int = 2048,
     """
     _check_k(nearest_k)
     _check_chunks(row_chunk, col_chunk)
-    x = _to_tensor(features, "features", dtype or torch.float64,
-                   torch.device(device) if device else None)
+    x = _to_tensor(features, "features", dtype, torch.device(device) if device else None)
     if x.shape[0] < nearest_k + 1:
         raise TooFewSamplesError(
             f"features: k-NN radii with k={nearest_k} need at least {nearest_k + 1} samples, "
@@ -222,8 +232,8 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
     _check_k(nearest_k)
     _check_chunks(row_chunk, col_chunk)
     dev = torch.device(device) if device is not None else None
-    real = _to_tensor(real_features, "real_features", dtype or torch.float64, dev)
-    fake = _to_tensor(fake_features, "fake_features", dtype or torch.float64, real.device)
+    real = _to_tensor(real_features, "real_features", dtype, dev)
+    fake = _to_tensor(fake_features, "fake_features", dtype, real.device)
     check_same_dim(real, fake, "real_features", "fake_features")
     for name, x in (("real_features", real), ("fake_features", fake)):
         if x.shape[0] < nearest_k + 1:
@@ -236,7 +246,7 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
     if real_radii is None:
         rr = radii(real)
     else:
-        rr = torch.as_tensor(real_radii).to(device=real.device, dtype=real.dtype)
+        rr = torch.as_tensor(real_radii).to(device=real.device, dtype=dtype or torch.float64)
         if rr.shape != (real.shape[0],):
             raise MetricInputError(
                 f"real_radii: expected shape ({real.shape[0]},), got {tuple(rr.shape)}"
@@ -249,17 +259,17 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
     real_in_fake = torch.zeros(n_real, dtype=torch.bool, device=real.device)
     covered = torch.zeros(n_real, dtype=torch.bool, device=real.device)
     if dtype is None:
-        rn, r_left, _ = _augment(real)
-        fn, _, f_right = _augment(fake)
+        rn, fn = _sq_norms(real), _sq_norms(fake)
         rr2, fr2 = (rr * rr).float(), (fr * fr).float()
         # Bounds per real row / per fake column: the largest norm on the other side.
         scale = _tolerance_scale(real.shape[1])
         r_slack = scale * (rn + fn.max()) + 2 * _U32 * rr2
         f_slack = scale * (fn + rn.max()) + 2 * _U32 * fr2
     for r0, r1 in _blocks(n_real, row_chunk):
+        left = _left(real, rn, r0, r1) if dtype is None else None
         for c0, c1 in _blocks(n_fake, col_chunk):
-            if dtype is None:
-                d = r_left[r0:r1] @ f_right[c0:c1].T
+            if left is not None:
+                d = left @ _right(fake, fn, c0, c1).T
                 args = (real[r0:r1], fake[c0:c1])
                 inside = _inside_mixed(d, rr2[r0:r1], r_slack[r0:r1], *args, rr[r0:r1], True)
                 # Recall needs only whether some fake ball holds each real.

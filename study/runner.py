@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from evaluation import metric_table
 from study import driver
 from study import tuner as tuning
 from study.paths import (
@@ -39,12 +40,8 @@ from study.status import trial_states
 from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
 from study.trial import root_cause
 
-# Final metrics kept in the results table (besides the study's own metrics).
-_RESULT_METRICS = ("step", "modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl",
-                   "reverse_kl_log10", "mode_freq_l1", "mode_spread", "fid", "is_mean",
-                   "precision", "recall", "density", "coverage", "nmi", "ari", "purity",
-                   "cluster_acc", "acceptance_rate",
-                   "time_total_s")
+# Final values kept in the results table: every metric of the metric table (and the study's own).
+_RESULT_METRICS = ("step", *metric_table.names(), "time_total_s")
 
 
 @dataclass
@@ -109,8 +106,10 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
             search_alg=tuning.searcher(spec, folder), scheduler=tuning.scheduler(spec),
             num_samples=tuning.num_samples(spec),
             max_concurrent_trials=spec.max_concurrent_trials,
-            # A fresh actor per (re)start: stopping one ends its Train run with it.
-            reuse_actors=False,
+            # 1-worker trials: a finished trial's process runs the next (no new process,
+            # imports or data load). Ray Train trials: a fresh actor per (re)start, so that
+            # stopping one ends its Train run with it.
+            reuse_actors=spec.resources.in_process,
         ),
         run_config=tune.RunConfig(
             name=TUNE_DIR, storage_path=str(folder), callbacks=callbacks, verbose=0,

@@ -385,12 +385,38 @@ def _eval_features_problems(spec: StudySpec) -> list[str]:
             f"(got {value!r})"]
 
 
+def _metric_problems(spec: StudySpec) -> list[str]:
+    """Each objective is a metric every trainer reports on this data, and its mode is the
+    metric's better direction (evaluation.metric_table)."""
+    from evaluation import metric_table
+    from trainables.data.registry import data_kind
+
+    kind = data_kind(spec.dataset.name)
+    problems = []
+    many = isinstance(spec.metric, list)
+    for i, (name, mode) in enumerate(zip(spec.metrics, spec.modes, strict=True)):
+        field, mode_field = (f"metric[{i}]", f"mode[{i}]") if many else ("metric", "mode")
+        row = metric_table.lookup(name)
+        for trainer in spec.trainer_names:
+            if row is None or not row.reported(kind, trainer):
+                have = metric_table.reported(kind, trainer)
+                problems.append(f"{field}: trainer {trainer!r} does not report {name!r} on "
+                                f"{kind} data ({spec.dataset.name}); it reports {have}")
+        if row is not None and row.mode is not None and mode != row.mode:
+            better = "higher" if row.mode == "max" else "lower"
+            problems.append(f"{mode_field}: {name} is better {better}: "
+                            f"expected {row.mode!r} (got {mode!r})")
+    return problems
+
+
 def _check_against_trainer(spec: StudySpec, source: str) -> None:
     """Validate fixed values and every search bound against each trainer's config model."""
     problems = []
     for trainer in spec.trainer_names:
         problems += _trainer_problems(spec, trainer, source)
     problems += _dataset_problems(spec) + _eval_features_problems(spec)
+    if not problems:  # the data set exists: its kind says which metrics there are
+        problems += _metric_problems(spec)
     if problems:
         lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
         raise SpecError("\n".join(lines))

@@ -7,19 +7,13 @@ import math
 
 import pandas as pd
 
+from evaluation import metric_table
 from study.report.load import Study
 
-TABLE_METRICS = ("modes", "high_quality_pct", "high_quality_pct_box", "reverse_kl",
-                 "modes_covered", "reverse_kl_log10", "mode_freq_l1", "fid", "is_mean",
-                 "precision", "recall", "density", "coverage", "nmi", "ari", "cluster_acc")
-LABELS = {"modes": "modes ↑", "high_quality_pct": "% high quality ↑",
-          "high_quality_pct_box": "% HQ (authors' box) ↑", "reverse_kl": "reverse KL ↓",
-          "fid": "FID ↓", "is_mean": "IS ↑", "precision": "precision ↑", "recall": "recall ↑",
-          "density": "density ↑", "coverage": "coverage ↑", "nmi": "NMI ↑", "ari": "ARI ↑",
-          "cluster_acc": "ACC ↑", "modes_covered": "modes (classifier) ↑",
-          "reverse_kl_log10": "reverse KL (log10) ↓",
-          "mode_freq_l1": "mode freq. L1 ↓"}
-LOWER_IS_BETTER = {"reverse_kl", "fid", "reverse_kl_log10", "mode_freq_l1"}
+# From the one metric table (evaluation.metric_table): columns, labels with arrows, directions.
+TABLE_METRICS = tuple(metric_table.table_metrics())
+LABELS = {name: metric_table.label(name) for name in metric_table.names()}
+LOWER_IS_BETTER = metric_table.lower_is_better()
 
 
 def table_metrics(study: Study) -> list[str]:

@@ -14,10 +14,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from evaluation import metric_table  # noqa: E402
 from study.report.load import Study  # noqa: E402
 from study.report.tables import fmt  # noqa: E402
 
-CURVE_METRICS = ("precision", "recall", "density", "coverage", "acceptance")
+CURVE_METRICS = tuple(metric_table.curve_metrics())
 _COLUMN = re.compile(rf"^({'|'.join(CURVE_METRICS)})_tau(.+)$")
 _ALL = "configuration"
 

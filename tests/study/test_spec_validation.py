@@ -72,6 +72,16 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
          "eval_features: no reference classifier 'classifier:nonexistent' (expected one of"),
         ({"eval_features": "vgg"}, "eval_features: expected auto, raw, inception or classifier"),
         ({"mode": "maximize"}, "  mode: Input should be 'min' or 'max' (got 'maximize')"),
+        ({"metric": "fid"}, "metric: trainer 'baseline_gan' does not report 'fid' on toy2d data "
+                            "(grid); it reports ['modes', 'high_quality_pct'"),
+        ({"metric": "reverse_k1"}, "metric: trainer 'baseline_gan' does not report 'reverse_k1'"),
+        ({"metric": "nmi"}, "metric: trainer 'baseline_gan' does not report 'nmi'"),
+        ({"metric": ["modes", "precision"], "mode": ["max", "max"], "num_samples": 2,
+          "searcher": {"type": "optuna", "sampler": "nsga2"}},
+         "metric[1]: trainer 'baseline_gan' does not report 'precision' on toy2d data"),
+        ({"mode": "max"}, "mode: reverse_kl is better lower: expected 'min' (got 'max')"),
+        ({"trainers": {"baseline_gan": {}, "selfcond_gan": {}}, "trainer": None, "metric": "nmi",
+          "mode": "max"}, "metric: trainer 'baseline_gan' does not report 'nmi'"),
     ],
 )
 def test_bad_specs_name_the_field(change, expected):

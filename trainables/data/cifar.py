@@ -80,7 +80,7 @@ def _check_labels(y: np.ndarray, n_classes: int, where: Path) -> None:
         raise DatasetError(f"{where}: labels must lie in 0..{n_classes - 1}")
 
 
-@register("cifar10")
+@register("cifar10", "image")
 def load_cifar10(
     root: Path, split: str = "train", source: str = "auto", download: bool = False,
 ) -> DataBundle:
@@ -112,7 +112,7 @@ def load_cifar10(
     )
 
 
-@register("cifar100")
+@register("cifar100", "image")
 def load_cifar100(
     root: Path, split: str = "train", label_mode: str = "fine", download: bool = False,
 ) -> DataBundle:
@@ -158,7 +158,7 @@ def _stl_part(folder: Path, part: str, n: int | None) -> tuple[np.ndarray, np.nd
     return x, y[: len(x)]
 
 
-@register("stl10")
+@register("stl10", "image")
 def load_stl10(
     root: Path, split: str = "train", size: int | None = 48, n: int | None = None,
     download: bool = False,

@@ -69,7 +69,7 @@ def select_imbalanced(
     return idx[order], merged[order]
 
 
-@register("imbalanced")
+@register("imbalanced", "image")
 def load_imbalanced(
     root: Path, split: str = "train", base: str = "mnist",
     classes: Sequence[Sequence[int] | int] = ((0,), (4,)), priors: Sequence[float] | None = None,
@@ -95,7 +95,7 @@ def _register_preset(name: str, base: str, classes: list, priors: list | None) -
         return load_imbalanced(root, split, name=name, **options)
 
     loader.__doc__ = f"{name}: {base} merged as {classes}, priors {priors or 'natural'}."
-    register(name)(loader)
+    register(name, "image")(loader)
 
 
 for _a, _b in ((0, 4), (3, 5)):

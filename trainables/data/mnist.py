@@ -130,17 +130,17 @@ def _load(family: str, root: Path, split: str, download: bool) -> DataBundle:
     )
 
 
-@register("mnist")
+@register("mnist", "image")
 def load_mnist(root: Path, split: str = "train", download: bool = False) -> DataBundle:
     return _load("mnist", root, split, download)
 
 
-@register("fashion_mnist")
+@register("fashion_mnist", "image")
 def load_fashion_mnist(root: Path, split: str = "train", download: bool = False) -> DataBundle:
     return _load("fashion_mnist", root, split, download)
 
 
-@register("digits")
+@register("digits", "image")
 def load_digits(
     root: Path, split: str = "train", test_fraction: float = 0.2, split_seed: int = 0
 ) -> DataBundle:

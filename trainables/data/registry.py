@@ -38,15 +38,23 @@ class DataBundle:
 
 Loader = Callable[..., DataBundle]
 _LOADERS: dict[str, Loader] = {}
+_KINDS: dict[str, str] = {}
 _CACHE: dict[tuple, DataBundle] = {}
 
 
-def register(name: str) -> Callable[[Loader], Loader]:
+def register(name: str, kind: str) -> Callable[[Loader], Loader]:
+    """A loader under `name`; `kind` (toy2d, mixture, image) decides which metrics it gets."""
     def deco(fn: Loader) -> Loader:
-        _LOADERS[name] = fn
+        _LOADERS[name], _KINDS[name] = fn, kind
         return fn
 
     return deco
+
+
+def data_kind(name: str) -> str:
+    """The kind of a data set by name, without loading it."""
+    loader_options(name)  # refuses an unknown name
+    return _KINDS[name]
 
 
 def available() -> list[str]:

@@ -17,7 +17,7 @@ from trainables.data.mnist import mnist_arrays
 from trainables.data.registry import DataBundle, DatasetError, register
 
 
-@register("stacked_mnist")
+@register("stacked_mnist", "image")
 def load_stacked_mnist(
     root: Path, split: str = "train", n: int = 100_000, seed: int = 0,
     size: int | None = None, download: bool = False,

@@ -91,7 +91,7 @@ def _bundle(
     return DataBundle(name, torch.from_numpy(x), torch.from_numpy(y), info)
 
 
-@register("ring")
+@register("ring", "toy2d")
 def load_ring(
     root: Path, split: str = "train", n: int = 100_000, seed: int = 0,
     radius: float = 1.0, std: float = 0.01, n_modes: int = 8,
@@ -101,7 +101,7 @@ def load_ring(
     return _bundle("ring", centers, std, n, seed, split, weights, imbalance)
 
 
-@register("grid")
+@register("grid", "toy2d")
 def load_grid(
     root: Path, split: str = "train", n: int = 100_000, seed: int = 0,
     std: float = 0.05, side: int = 5,
@@ -110,7 +110,7 @@ def load_grid(
     return _bundle("grid", grid_centers(side), std, n, seed, split, weights, imbalance)
 
 
-@register("gaussian_mixture")
+@register("gaussian_mixture", "mixture")
 def load_gaussian_mixture(
     root: Path, split: str = "train", n: int = 100_000, seed: int = 0,
     m: int = 10, dim: int = 100, std: float = 0.1, spread: float = 1.0, means_seed: int = 0,
