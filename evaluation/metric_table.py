@@ -65,8 +65,9 @@ METRIC_TABLE: tuple[Metric, ...] = (
            "KL(generated mode histogram ‖ data's mode weights), natural log", True),
     Metric("mode_freq_l1", "min", _all(*TOY, "image"), "mode freq. L1",
            "L1 between the generated and the data's mode frequencies", True),
-    Metric("mode_spread", None, _all(*TOY), "mode spread",
-           "median distance to the nearest mode mean over the data's (1 matches the data)"),
+    Metric("mode_spread", None, _all(*TOY), "mode spread (1 = data's)",
+           "median distance to the nearest mode mean over the data's (1 matches the data; "
+           "below 1 is narrower, which high quality rewards)", True),
     # Images (trainables.evaluate_images): features, then FID / IS / PR-DC / classifier modes.
     Metric("fid", "min", _all("image"), "FID", "Fréchet distance of feature statistics", True),
     Metric("fid_rank_deficient", None, _all("image"), "FID rank-deficient",
