@@ -30,16 +30,16 @@ def donor_checkpoint_digest(study_folder: Path, donor: str, step: int) -> str:
     raise AssertionError(f"no checkpoint of {donor} at step {step} under {study_folder}")
 
 
-def run_pbt(tmp_path: Path, name: str, trials: int, workers: int) -> tuple:
+def run_pbt(tmp_path: Path, name: str, trials: int, workers: int, kind: str = "pbt") -> tuple:
     spec = toy_spec(
         name, budget={"steps": 60}, eval_every=20, checkpoint_every=20,
         num_samples=trials, max_concurrent_trials=trials,
         resources={"workers": workers, "cpus_per_worker": 2 / (trials * workers)},
         search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}},
-        scheduler={"type": "pbt", "perturbation_interval": 20,
+        scheduler={"type": kind, "perturbation_interval": 20,
                    "quantile_fraction": 0.25 if trials > 2 else 0.5,
-                   "resample_probability": 0.5,
-                   "mutations": {"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}},
+                   "mutations": {"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}}
+        | ({"resample_probability": 0.5} if kind == "pbt" else {}),
     )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
@@ -84,6 +84,11 @@ def check_exploits(outcome, uri: str, name: str, trials: int) -> None:
 def test_pbt_exploit_copies_donor_weights_and_applies_mutation(tmp_path, ray_cluster):
     outcome, uri = run_pbt(tmp_path, "pbt-4", trials=4, workers=1)
     check_exploits(outcome, uri, "pbt-4", trials=4)
+
+
+def test_pb2_exploit_takes_the_gp_bandits_rate(tmp_path, ray_cluster):
+    outcome, uri = run_pbt(tmp_path, "pb2-4", trials=4, workers=1, kind="pb2")
+    check_exploits(outcome, uri, "pb2-4", trials=4)
 
 
 def test_pbt_exploit_with_two_worker_trials(tmp_path, ray_cluster):
