@@ -105,7 +105,8 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
             metric=None if multi else spec.metrics[0], mode=None if multi else spec.modes[0],
             search_alg=tuning.searcher(spec, folder), scheduler=tuning.scheduler(spec),
             num_samples=tuning.num_samples(spec),
-            max_concurrent_trials=spec.max_concurrent_trials,
+            max_concurrent_trials=None if spec.searcher.type in ("grid", "random")
+            else spec.max_concurrent_trials,
             # 1-worker trials: a finished trial's process runs the next (no new process,
             # imports or data load). Ray Train trials: a fresh actor per (re)start, so that
             # stopping one ends its Train run with it.

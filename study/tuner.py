@@ -58,7 +58,10 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
 def searcher(spec: StudySpec, study_dir: Path) -> Any:
     if spec.searcher.type in ("grid", "random"):
         # Seeded: the same spec draws the same configurations (unseeded, every run differed).
-        return BasicVariantGenerator(random_state=spec.searcher.seed)
+        # Tune ignores max_concurrent_trials for a search_alg it is given: the generator
+        # bounds the concurrency itself.
+        return BasicVariantGenerator(random_state=spec.searcher.seed,
+                                     max_concurrent=spec.max_concurrent_trials)
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
     from ray.tune.search.optuna import OptunaSearch
