@@ -32,6 +32,7 @@ def test_param_space_maps_every_kind():
 
 def _random_draws(seed: int) -> list[float]:
     spec = parse_spec(toy_spec("rand", num_samples=3, searcher={"type": "random", "seed": seed},
+                               max_concurrent_trials=3,
                                search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}))
     gen = tuning.searcher(spec, None)
     gen.add_configurations({"rand": {"run": lambda c: None, "config": tuning.param_space(spec),
@@ -45,6 +46,17 @@ def _random_draws(seed: int) -> list[float]:
 def test_random_search_draws_the_same_configurations_for_the_same_seed():
     first = _random_draws(3)
     assert len(first) == 3 and first == _random_draws(3) != _random_draws(4)
+
+
+def test_the_grid_and_random_generator_bounds_concurrency_itself():
+    # Tune ignores max_concurrent_trials once it is given a search_alg.
+    spec = parse_spec(toy_spec("conc", num_samples=3, max_concurrent_trials=2,
+                               search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}))
+    gen = tuning.searcher(spec, None)
+    gen.add_configurations({"conc": {"run": lambda c: None, "config": tuning.param_space(spec),
+                                     "num_samples": 3}})
+    live = [gen.next_trial(), gen.next_trial()]
+    assert all(live) and gen.next_trial() is None, "a third trial while two run"
 
 
 def test_optuna_repeats_each_suggestion_over_seeds():
