@@ -63,7 +63,7 @@ class TrialPlan:
     cpus_per_worker: float = 1
     gpus_per_worker: float = 0
     max_failures: int = 0
-    keep_checkpoints: int = 2
+    keep_checkpoints: int | None = 2  # None: keep every one (PBT, PB2)
     int_params: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     trainers: dict[str, dict[str, Any]] = field(default_factory=dict)  # own fixed settings

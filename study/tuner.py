@@ -179,7 +179,10 @@ def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> Trial
         in_process=spec.resources.in_process,
         cpus_per_worker=spec.resources.cpus_per_worker,
         gpus_per_worker=spec.resources.gpus_per_worker, max_failures=spec.max_failures,
-        keep_checkpoints=spec.keep_checkpoints,
+        # PBT clones from donors' older checkpoints, which for Ray Train trials are Train's
+        # own: deleting any races with an exploit (as on the Tune side).
+        keep_checkpoints=None if spec.scheduler.type in ("pbt", "pb2")
+        else spec.keep_checkpoints,
         int_params=[k for k, p in (spec.search | spec.scheduler.mutations).items()
                     if isinstance(p, IntRange)],
     )
