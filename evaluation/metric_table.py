@@ -22,7 +22,7 @@ Where = dict[str, tuple[str, ...] | None]  # data kind → trainers reporting it
 
 @dataclass(frozen=True)
 class Metric:
-    name: str  # a key as logged; `{tau}` stands for a τ value (simplicial's τ sweeps)
+    name: str  # a key as logged (also matches `live_<name>` and `<name>_tau<τ>`)
     mode: Literal["max", "min"] | None  # None: a diagnostic with no better direction
     where: Where
     label: str  # report column header
@@ -40,10 +40,6 @@ class Metric:
         return {"max": " ↑", "min": " ↓", None: ""}[self.mode]
 
 
-def names() -> list[str]:
-    return list(_BY_NAME)
-
-
 def _all(*kinds: str) -> Where:
     return dict.fromkeys(kinds)
 
@@ -51,8 +47,8 @@ def _all(*kinds: str) -> Where:
 _CLUSTERED = ("selfcond_gan", "pgmgan")
 _NEMGAN = ("nemgan",)
 _SIMPLICIAL = ("simplicial",)
-_PRDC = {"image": None, "mixture": _SIMPLICIAL}
-_EVERY_KIND_NEMGAN = {k: _NEMGAN for k in KINDS}  # simplicial scores PR/DC on vectors itself
+_PRDC = {"image": None, "mixture": _SIMPLICIAL}  # simplicial scores PR/DC on vectors itself
+_EVERY_KIND_NEMGAN = {k: _NEMGAN for k in KINDS}
 
 METRIC_TABLE: tuple[Metric, ...] = (
     # Toy data (evaluation.toy): the Self-Cond / PGMGAN 2D protocol.
@@ -120,6 +116,10 @@ METRIC_TABLE: tuple[Metric, ...] = (
 
 _BY_NAME = {m.name: m for m in METRIC_TABLE}
 _TAU = re.compile(r"^(?P<base>[a-z_]+)_tau[0-9.e+-]+$")
+
+
+def names() -> list[str]:
+    return list(_BY_NAME)
 
 
 def lookup(name: str) -> Metric | None:

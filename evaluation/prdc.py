@@ -188,18 +188,27 @@ def knn_radii(features: Features, nearest_k: int = 5, *, row_chunk: int = 2048,
     _check_k(nearest_k)
     _check_chunks(row_chunk, col_chunk)
     x = _to_tensor(features, "features", dtype, torch.device(device) if device else None)
-    if x.shape[0] < nearest_k + 1:
+    _check_enough(x, "features", nearest_k)
+    return _knn_radii(x, nearest_k, dtype, row_chunk, col_chunk)
+
+
+def _check_enough(x: torch.Tensor, name: str, k: int) -> None:
+    if x.shape[0] < k + 1:
         raise TooFewSamplesError(
-            f"features: k-NN radii with k={nearest_k} need at least {nearest_k + 1} samples, "
-            f"got {x.shape[0]}"
+            f"{name}: k-NN radii with k={k} need at least {k + 1} samples, got {x.shape[0]}"
         )
+
+
+def _knn_radii(x: torch.Tensor, k: int, dtype: torch.dtype | None, row_chunk: int,
+               col_chunk: int) -> torch.Tensor:
+    """The radii at the precision `dtype` asks for (None: float32 with float64 re-decisions)."""
     if dtype is None:
-        return _radii_mixed(x, nearest_k, row_chunk)
-    return _radii(x, nearest_k, row_chunk, col_chunk)
+        return _radii_mixed(x, k, row_chunk)
+    return _radii(x, k, row_chunk, col_chunk)
 
 
 def _inside_mixed(d: torch.Tensor, radius2: torch.Tensor, slack: torch.Tensor,
-                  a64: torch.Tensor, b64: torch.Tensor, radius: torch.Tensor,
+                  a: torch.Tensor, b: torch.Tensor, radius: torch.Tensor,
                   by_row: bool, settled: torch.Tensor | None = None) -> torch.Tensor:
     """d < radius for a float32 block of squared distances; entries within `slack` of the
     squared radius (per row when by_row, else per column) are re-decided in float64, except in
@@ -212,7 +221,7 @@ def _inside_mixed(d: torch.Tensor, radius2: torch.Tensor, slack: torch.Tensor,
         unsure &= ~(settled | inside.any(dim=1))[:, None]
     rows, cols = torch.nonzero(unsure, as_tuple=True)
     if rows.numel():
-        exact = _pair_dist64(a64[rows], b64[cols])
+        exact = _pair_dist64(a[rows], b[cols])
         inside[rows, cols] = exact < (radius[rows] if by_row else radius[cols])
     return inside
 
@@ -235,23 +244,17 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
     real = _to_tensor(real_features, "real_features", dtype, dev)
     fake = _to_tensor(fake_features, "fake_features", dtype, real.device)
     check_same_dim(real, fake, "real_features", "fake_features")
-    for name, x in (("real_features", real), ("fake_features", fake)):
-        if x.shape[0] < nearest_k + 1:
-            raise TooFewSamplesError(
-                f"{name}: k-NN radii with k={nearest_k} need at least {nearest_k + 1} samples, "
-                f"got {x.shape[0]}"
-            )
-    radii = (lambda x: _radii_mixed(x, nearest_k, row_chunk)) if dtype is None else \
-        (lambda x: _radii(x, nearest_k, row_chunk, col_chunk))
+    _check_enough(real, "real_features", nearest_k)
+    _check_enough(fake, "fake_features", nearest_k)
     if real_radii is None:
-        rr = radii(real)
+        rr = _knn_radii(real, nearest_k, dtype, row_chunk, col_chunk)
     else:
         rr = torch.as_tensor(real_radii).to(device=real.device, dtype=dtype or torch.float64)
         if rr.shape != (real.shape[0],):
             raise MetricInputError(
                 f"real_radii: expected shape ({real.shape[0]},), got {tuple(rr.shape)}"
             )
-    fr = radii(fake)
+    fr = _knn_radii(fake, nearest_k, dtype, row_chunk, col_chunk)
 
     n_real, n_fake = real.shape[0], fake.shape[0]
     fake_in_real = torch.zeros(n_fake, dtype=torch.bool, device=real.device)

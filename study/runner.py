@@ -105,8 +105,7 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
             metric=None if multi else spec.metrics[0], mode=None if multi else spec.modes[0],
             search_alg=tuning.searcher(spec, folder), scheduler=tuning.scheduler(spec),
             num_samples=tuning.num_samples(spec),
-            max_concurrent_trials=None if spec.searcher.type in ("grid", "random")
-            else spec.max_concurrent_trials,
+            max_concurrent_trials=tuning.max_concurrent_trials(spec),
             # 1-worker trials: a finished trial's process runs the next (no new process,
             # imports or data load). Ray Train trials: a fresh actor per (re)start, so that
             # stopping one ends its Train run with it.
@@ -115,11 +114,7 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
         run_config=tune.RunConfig(
             name=TUNE_DIR, storage_path=str(folder), callbacks=callbacks, verbose=0,
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-            # PBT restores clones from donors' older Tune checkpoints: deleting any races with
-            # an exploit ("checkpoint does not exist on storage anymore"), so keep them all.
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=None if spec.scheduler.type in ("pbt", "pb2")
-                else spec.keep_checkpoints),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=tuning.checkpoints_to_keep(spec)),
         ),
     )
 

@@ -55,11 +55,13 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
     return space
 
 
+def _variant_generator(spec: StudySpec) -> bool:
+    return spec.searcher.type in ("grid", "random")
+
+
 def searcher(spec: StudySpec, study_dir: Path) -> Any:
-    if spec.searcher.type in ("grid", "random"):
+    if _variant_generator(spec):
         # Seeded: the same spec draws the same configurations (unseeded, every run differed).
-        # Tune ignores max_concurrent_trials for a search_alg it is given: the generator
-        # bounds the concurrency itself.
         return BasicVariantGenerator(random_state=spec.searcher.seed,
                                      max_concurrent=spec.max_concurrent_trials)
     from optuna.storages import JournalStorage
@@ -168,6 +170,19 @@ def num_samples(spec: StudySpec) -> int:
     return spec.num_samples * len(spec.seeds) if uses_repeater(spec) else spec.num_samples
 
 
+def max_concurrent_trials(spec: StudySpec) -> int | None:
+    """TuneConfig's bound; None where the variant generator bounds the concurrency itself
+    (Tune ignores max_concurrent_trials for a search_alg it is given)."""
+    return None if _variant_generator(spec) else spec.max_concurrent_trials
+
+
+def checkpoints_to_keep(spec: StudySpec) -> int | None:
+    """Per Tune trial and per Train run. PBT/PB2 clone from donors' older checkpoints (for Ray
+    Train trials Tune's checkpoint is Train's): deleting any races with an exploit
+    ("checkpoint does not exist on storage anymore"), so they keep every one."""
+    return None if spec.scheduler.type in ("pbt", "pb2") else spec.keep_checkpoints
+
+
 def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> TrialPlan:
     return TrialPlan(
         study=spec.name, study_dir=str(study_dir), trainer=spec.trainer_names[0],
@@ -179,10 +194,7 @@ def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> Trial
         in_process=spec.resources.in_process,
         cpus_per_worker=spec.resources.cpus_per_worker,
         gpus_per_worker=spec.resources.gpus_per_worker, max_failures=spec.max_failures,
-        # PBT clones from donors' older checkpoints, which for Ray Train trials are Train's
-        # own: deleting any races with an exploit (as on the Tune side).
-        keep_checkpoints=None if spec.scheduler.type in ("pbt", "pb2")
-        else spec.keep_checkpoints,
+        keep_checkpoints=checkpoints_to_keep(spec),
         int_params=[k for k, p in (spec.search | spec.scheduler.mutations).items()
                     if isinstance(p, IntRange)],
     )
