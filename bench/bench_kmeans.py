@@ -1,6 +1,6 @@
 """Self-Cond's recluster at the image setting: 25k features × 2048-d, k = 100 (on demand).
 
-Ours (`trainables.clustering.recluster`: scikit-learn's KMeans behind the paper's warm start and
+Ours (`trainables.core.kmeans.recluster`: scikit-learn's KMeans behind the paper's warm start and
 matching) against the project's previous torch k-means (k-means++ then Lloyd, kept below as the
 reference), same features, same run:
 1. the first clustering with 10 restarts and a warm-started one: wall time;
@@ -22,7 +22,7 @@ import time
 
 import torch
 
-from trainables.clustering import (
+from trainables.core.kmeans import (
     KMeansResult,
     assign_to_centres,
     match_clusters,
@@ -38,9 +38,9 @@ def features(n: int, data_root: str | None) -> torch.Tensor:
         means = torch.randn(200, 2048, generator=g)
         which = torch.randint(200, (n,), generator=g)
         return means[which] + 2.0 * torch.randn(n, 2048, generator=g)
-    from trainables.context import RunContext
+    from trainables.core.context import RunContext
     from trainables.data import load_dataset
-    from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN
+    from trainables.methods.selfcond_gan import SelfCondConfig, SelfCondGAN
 
     torch.manual_seed(0)
     data = load_dataset("stacked_mnist", root=data_root, n=n, size=32)

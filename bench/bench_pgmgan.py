@@ -51,11 +51,11 @@ from toy_table import (  # bench/ is the script's folder
     toy_dataset,
 )
 
-from trainables.context import RunContext
+from trainables.core.context import RunContext
 from trainables.data import DataBundle, load_dataset
 from trainables.data.images import image_bundle
 from trainables.loop import seed_everything
-from trainables.pgmgan import PGMGAN, PGMGANConfig
+from trainables.methods.pgmgan import PGMGAN, PGMGANConfig
 
 # App. C.1: (modes, % high quality, reverse KL).
 PAPER = {"ring": (8.0, 99.8, 0.0006), "grid": (25.0, 99.8, 0.0034)}
@@ -78,11 +78,11 @@ def toy_line(r: dict[str, float]) -> str:
 
 def run_table(args: argparse.Namespace) -> None:
     length = args.lambda_length or args.steps
-    method = {"k": args.k, "lambda_length": length, "partition_init": args.partition_init,
-              "partition_loss": args.partition_loss, "partition_cache": args.cache,
+    method = {"k": args.k, "lambda_length": length, "partition.init": args.partition_init,
+              "partition.loss": args.partition_loss, "partition.cache": args.cache,
               **RECIPES[args.recipe], **method_fields(args)}
     if args.partition_labels == "random":  # the paper's "Random Partition ID" ablation
-        method["partition_labels"] = "random"
+        method["partition.labels"] = "random"
     cfgs = [{"trainer": "pgmgan", "method": method, "seed": seed,
              "dataset": toy_dataset(name, args.ring_radius), **loop_fields(args)}
             for name in args.datasets for seed in table_seeds(args)]
@@ -127,20 +127,20 @@ def time_iterations(ks: list[int], iters: int, threads: int, cache: str | None,
     if image_width is None:
         data = load_dataset("grid", n=100_000)
         what = "grid, toy MLPs"
-        base = {"partition_init": "kmeans", "partition_kmeans_restarts": 10,
-                "partition_steps": 200}
+        base = {"partition.init": "kmeans", "partition.kmeans_restarts": 10,
+                "partition.steps": 200}
     else:
         data = image_data()
         what = f"32×32 images, sngan_resnet g_ch = d_ch = {image_width}, z 128"
         base = {"network": "sngan_resnet", "latent_dim": 128,
                 "network_options": {"g_ch": image_width, "d_ch": image_width},
-                "simclr_steps": 0, "partition_loss": "scan", "partition_steps": 50,
-                "partition_subset": 2000}
+                "simclr.steps": 0, "partition.loss": "scan", "partition.steps": 50,
+                "partition.subset": 2000}
     print(f"\nseconds per iteration ({what}; 4 D + 1 G step, batch 100, {device}, "
           f"{threads} thread(s)):", flush=True)
     for k in ks:
         seed_everything(0)
-        cfg = PGMGANConfig(k=k, partition_cache=cache, **base)
+        cfg = PGMGANConfig(k=k, **{"partition.cache": cache}, **base)
         t0 = time.perf_counter()
         method = PGMGAN(cfg, data, RunContext(device, seed=0))
         setup = time.perf_counter() - t0

@@ -40,10 +40,10 @@ from toy_table import (  # bench/ is the script's folder
     toy_dataset,
 )
 
-from trainables.context import RunContext
+from trainables.core.context import RunContext
 from trainables.data import load_dataset
 from trainables.loop import seed_everything
-from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN
+from trainables.methods.selfcond_gan import SelfCondConfig, SelfCondGAN
 
 # Table 1 of the paper: (modes, % high quality, reverse KL), mean over ten trials.
 PAPER = {

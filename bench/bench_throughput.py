@@ -19,7 +19,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from trainables.context import RunContext
+from trainables.core.context import RunContext
 from trainables.data import load_dataset
 from trainables.registry import get_method
 
@@ -29,7 +29,7 @@ TRAINERS: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {
     "baseline_gan": ("stacked_mnist", {"n": 10_000}, DCGAN),
     "selfcond_gan": ("stacked_mnist", {"n": 10_000}, DCGAN | {"k": 100, "cluster_subset": 2000}),
     "pgmgan": ("stacked_mnist", {"n": 10_000}, DCGAN | {
-        "k": 100, "partition_labels": "random", "rejection": False,
+        "k": 100, "partition.labels": "random", "rejection": False,
         "network_options": {"g_ch": 16, "d_ch": 4, "cond": "bn"}}),
     "simplicial": ("mnist", {}, {"network": "wgan_conv_mnist", "latent_dim": 64,
                                  "batch_size": 64, "network_options": {"g_ch": 16, "d_ch": 64}}),

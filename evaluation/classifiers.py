@@ -3,7 +3,7 @@
 Small CNNs, one per data set, taking images in [-1, 1] (what a tanh generator outputs):
 `forward(x)` gives logits, `features(x)` the penultimate ReLU features. Weights live in
 `<root>/<name>.pt` (a state_dict, loaded with weights_only=True) beside `<name>.json` (test
-accuracy, data hash, epochs, seed, versions). Training lives in `trainables.reference_classifiers`.
+accuracy, data hash, epochs, seed, versions). Training lives in `study.reference_classifiers`.
 """
 
 from __future__ import annotations

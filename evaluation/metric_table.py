@@ -65,7 +65,7 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("mode_spread", None, _all(*TOY), "mode spread (1 = data's)",
            "median distance to the nearest mode mean over the data's (1 matches the data; "
            "below 1 is narrower, which high quality rewards)", True),
-    # Images (trainables.evaluate_images): features, then FID / IS / PR-DC / classifier modes.
+    # Images (trainables.scoring.images): features, then FID / IS / PR-DC / classifier modes.
     Metric("fid", "min", _all("image"), "FID", "Fréchet distance of feature statistics", True),
     Metric("fid_rank_deficient", None, _all("image"), "FID rank-deficient",
            "1 when fewer samples than feature dimensions"),
@@ -73,6 +73,10 @@ METRIC_TABLE: tuple[Metric, ...] = (
            when="features with class logits (inception, classifier)"),
     Metric("is_std", None, _all("image"), "IS std", "Inception score over splits: std",
            when="features with class logits (inception, classifier)"),
+    Metric("kid_mean", "min", _all("image"), "KID",
+           "kernel Inception distance: unbiased MMD², cubic kernel, 100 subsets (torch-fidelity)",
+           True),
+    Metric("kid_std", None, _all("image"), "KID std", "KID over its subsets: std"),
     Metric("precision", "max", _PRDC, "precision", "Kynkäänniemi 2019 (k = 5)", True, True),
     Metric("recall", "max", _PRDC, "recall", "Kynkäänniemi 2019 (k = 5)", True, True),
     Metric("density", "max", _PRDC, "density", "Naeem 2020 (k = 5)", True, True),

@@ -66,6 +66,43 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", help="report folder (default <study folder>/report)")
     _common(report)
 
+    sample = sub.add_parser("sample", help="samples of a trial's last checkpoint (or the best "
+                            "trial's), with the method's own sampling")
+    sample.add_argument("study", help="study name (under the storage root) or its folder")
+    which = sample.add_mutually_exclusive_group()
+    which.add_argument("--trial", help="trial id (see `study status`); default: --best")
+    which.add_argument("--best", action="store_true", help="the trial best at the study's metric")
+    sample.add_argument("-n", type=int, default=1000, help="samples (default 1000)")
+    sample.add_argument("--out", required=True, help="folder for samples.npy (vectors) or "
+                        "samples.npz + png/ (images), and protocol.json")
+    sample.add_argument("--per-condition", action="store_true",
+                        help="also n samples per partition / cluster / latent mode")
+    sample.add_argument("--tau-infer", type=float, help="simplicial: the truncation τ to sample at")
+    sample.add_argument("--rejection", action=argparse.BooleanOptionalAction,
+                        help="pgmgan: accepted samples only (default: as the trial trained)")
+    sample.add_argument("--seed", type=int, help="draw from stream (sample, SEED); default: the "
+                        "run's last evaluation stream (its first eval_samples are what it scored)")
+    sample.add_argument("--device", default="cpu")
+    sample.add_argument("--data-root", help="offline data copies (default: the study's)")
+    _common(sample)
+
+    evaluate = sub.add_parser("evaluate", help="score checkpoints again under another protocol; "
+                              "logged to the trials' MLflow runs and added to the results table")
+    evaluate.add_argument("study", help="study name (under the storage root) or its folder")
+    which = evaluate.add_mutually_exclusive_group()
+    which.add_argument("--trial", action="append", help="trial id (repeatable)")
+    which.add_argument("--all", action="store_true", help="every trial (the default)")
+    evaluate.add_argument("--samples", type=int, help="generated samples (default: eval_samples)")
+    evaluate.add_argument("--features", help="auto | raw | inception | classifier:<dataset> "
+                          "(default: the study's eval_features)")
+    evaluate.add_argument("--split", choices=["train", "test"], default="train",
+                          help="real reference split (image data)")
+    evaluate.add_argument("--seed", type=int, help="sample stream seed (default: the run's "
+                          "evaluation stream)")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--data-root", help="offline data copies (default: the study's)")
+    _common(evaluate)
+
     compare = sub.add_parser("compare", help="put finished studies' tables side by side")
     compare.add_argument("studies", nargs="+", metavar="STUDY", help="two or more studies")
     compare.add_argument("--out", help="folder (default <storage>/compare/A_vs_B)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from study.paths import StudyExists, StudyNotFound
 from study.report.errors import ReportError
@@ -15,7 +16,8 @@ USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError, DatasetError)
 def dispatch(args: argparse.Namespace) -> int:
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "ls": cmd_ls,
             "validate": cmd_validate, "report": cmd_report, "compare": cmd_compare,
-            "classifiers": cmd_classifiers}[args.command](args)
+            "classifiers": cmd_classifiers, "sample": cmd_sample,
+            "evaluate": cmd_evaluate}[args.command](args)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -75,6 +77,51 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sample(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from study.export import ExportError, overrides_from, trial_checkpoint, write_samples
+    from study.paths import StudyRecord
+    from trainables.checkpoint import read_meta
+    from trainables.restore import RestoreError, restore
+
+    if args.n < 1:
+        raise ExportError(f"-n: expected at least 1, got {args.n}")
+    folder, trial, ckpt = trial_checkpoint(args.study, args.storage, args.trial, args.best)
+    record, meta, trainer = StudyRecord.load(folder), read_meta(ckpt) or {}, _trainer_of(ckpt)
+    over = overrides_from(trainer, args.tau_infer, args.rejection)
+    try:
+        restored = restore(ckpt, args.device, over, args.data_root or record.data_root, args.seed)
+    except RestoreError as exc:
+        raise ExportError(str(exc)) from None
+    out = Path(args.out)
+    proto = write_samples(restored, args.n, out, args.per_condition, {
+        "study": folder.name, "trial_id": trial, "checkpoint": str(ckpt),
+        "weights_digest": meta.get("weights_digest"), "overrides": over,
+        "stream": "evaluation (seed, step)" if args.seed is None else f"sample, seed {args.seed}"})
+    print(f"{args.n} samples of trial {trial} (step {proto['step']}, {trainer}) → {out}")
+    return 0
+
+
+def _trainer_of(ckpt: Path) -> str:
+    from trainables.checkpoint import read_state
+
+    return str(read_state(ckpt)["config"]["trainer"])
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from study.rescore import PREFIX, rescore
+
+    added = rescore(args.study, args.storage, args.trial, args.samples, args.features,
+                    args.split, args.seed, args.device, args.data_root)
+    cols = [c for c in added.columns if c != "trial_id"]
+    print(f"re-scored {len(added)} trial(s); {len(cols)} metrics under {PREFIX}/ in the "
+          "results table and the trials' MLflow runs")
+    if not added.empty:
+        print(added.to_string(index=False, max_cols=8))
+    return 0
+
+
 def cmd_classifiers(args: argparse.Namespace) -> int:
     import json
 
@@ -87,8 +134,8 @@ def cmd_classifiers(args: argparse.Namespace) -> int:
             acc = json.loads(meta.read_text()).get("test_accuracy") if meta.is_file() else None
             print(f"{name}\t" + (f"test accuracy {acc:.4f}" if acc is not None else "not trained"))
         return 0
+    from study.reference_classifiers import train_classifier
     from trainables.data import DatasetError
-    from trainables.reference_classifiers import train_classifier
 
     if args.name not in available_classifiers():
         raise DatasetError(f"unknown classifier {args.name!r}; expected one of "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from ray import tune
@@ -66,6 +67,21 @@ class ProgressCallback(tune.Callback):
         return f"trial {done} of {self.total} done" + (f", ETA {_duration(eta)}" if left else "")
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        from study.tracking import failure_reason
-
         self._say(trial, f"FAILED: {failure_reason(trial)} ({self._done(trials, trial)})")
+
+
+def failure_reason(trial: Any) -> str:
+    """The last meaningful line of the trial's error (e.g. 'loss_d is nan at step 37')."""
+    text = ""
+    try:
+        # The local error file is written before callbacks run; storage may lag behind it.
+        if trial.error_file and Path(trial.error_file).is_file():
+            text = Path(trial.error_file).read_text()
+        elif (err := trial.get_error()) is not None:
+            text = str(err)
+    except Exception:  # unreadable: still record that it failed
+        pass
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+    line = (errors or lines or ["trial failed (no error text recorded)"])[-1]
+    return line.removeprefix("study.trial.TrialFailed: ")

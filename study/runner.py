@@ -24,6 +24,7 @@ from study.paths import (
     LINEAGE_TABLE,
     PARETO_TABLE,
     RESULTS_FILE,
+    RESULTS_TABLE,
     SPEC_COPY,
     STUDY_FILE,
     TUNE_DIR,
@@ -73,7 +74,8 @@ def _static_params(spec: StudySpec) -> dict[str, Any]:
     return {"trainer": spec.label, "trainers": spec.trainers,
             "dataset": spec.dataset.model_dump(), "fixed": spec.fixed,
             "budget.steps": spec.budget.steps, "eval_every": spec.eval_every,
-            "eval_samples": spec.eval_samples, "workers": spec.resources.workers}
+            "eval_samples": spec.eval_samples, "eval_features": spec.eval_features,
+            "eval_split": spec.eval_split, "workers": spec.resources.workers}
 
 
 def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
@@ -233,6 +235,9 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
         if frame is not None:
             _write_parquet(frame, folder / name)
             client.log_artifact(record.parent_run_id, str(folder / name))
+    # The results as an MLflow table too: the parent run's Evaluation view shows it, and
+    # mlflow.load_table reads it back (across studies of one experiment).
+    client.log_table(record.parent_run_id, table, RESULTS_TABLE)
     errors = int(sum(r.error is not None for r in grid))
     unfinished = [t for t in trial_states(folder) if t["status"] not in ("TERMINATED", "ERROR")]
     if unfinished:  # Tune returns after Ctrl-C or SIGTERM with the rest of the trials unrun

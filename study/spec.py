@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trainables.core.settings import flat_dotted, has_setting, merge_settings
+
 
 class SpecError(ValueError):
     """The study spec is invalid; the message names the file and each bad field."""
@@ -152,6 +154,9 @@ class StudySpec(_Strict):
         "auto", description="feature extractor for FID/PR/DC: auto, raw, inception, "
         "classifier:<dataset> (auto: raw for vectors, the data set's classifier for images)",
     )
+    eval_split: Literal["train", "test"] = Field(
+        "train", description="the real reference of image metrics (FID, KID, PR/DC): the "
+        "training split (the papers') or the test split")
     budget: Budget
     max_failures: int = Field(0, ge=0, description="retries of a trial after a worker failure")
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept per Train run and trial")
@@ -185,7 +190,7 @@ class StudySpec(_Strict):
                 f"checkpoint_every ({self.checkpoint_every}) must be a multiple of eval_every "
                 f"({self.eval_every}): checkpoints are taken at evaluation steps"
             )
-        overlap = set(self.fixed) & set(self.search)
+        overlap = set(flat_dotted(self.fixed)) & set(self.search)
         if overlap:
             raise ValueError(f"{sorted(overlap)} appear both in fixed and in search")
         grid = [k for k, p in self.search.items() if isinstance(p, Choice) and p.type == "grid"]
@@ -219,7 +224,7 @@ class StudySpec(_Strict):
         return " vs ".join(self.trainer_names)
 
     def fixed_for(self, trainer: str) -> dict[str, Any]:
-        return self.fixed | self.trainers.get(trainer, {})
+        return merge_settings(self.fixed, self.trainers.get(trainer, {}))
 
     @property
     def metrics(self) -> list[str]:
@@ -232,8 +237,11 @@ class StudySpec(_Strict):
     def digest(self) -> str:
         """Stable hash of the validated spec: two files that mean the same study hash alike."""
         dumped = self.model_dump(mode="json")
-        if not dumped["trainers"]:  # absent as before `trainers` existed: old studies resume
+        # Settings added later hash as if absent while at their defaults: old studies resume.
+        if not dumped["trainers"]:
             del dumped["trainers"]
+        if dumped["eval_split"] == "train":
+            del dumped["eval_split"]
         blob = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -385,6 +393,16 @@ def _eval_features_problems(spec: StudySpec) -> list[str]:
             f"(got {value!r})"]
 
 
+def _eval_split_problems(spec: StudySpec) -> list[str]:
+    from trainables.data.registry import data_kind
+
+    kind = data_kind(spec.dataset.name)
+    if spec.eval_split == "test" and kind != "image":
+        return [f"eval_split: test applies to image data; {spec.dataset.name} is {kind} data, "
+                "scored against its own mixture (expected train)"]
+    return []
+
+
 def _metric_problems(spec: StudySpec) -> list[str]:
     """Each objective is a metric every trainer reports on this data, and its mode is the
     metric's better direction (evaluation.metric_table)."""
@@ -416,7 +434,7 @@ def _check_against_trainer(spec: StudySpec, source: str) -> None:
         problems += _trainer_problems(spec, trainer, source)
     problems += _dataset_problems(spec) + _eval_features_problems(spec)
     if not problems:  # the data set exists: its kind says which metrics there are
-        problems += _metric_problems(spec)
+        problems += _metric_problems(spec) + _eval_split_problems(spec)
     if problems:
         lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
         raise SpecError("\n".join(lines))
@@ -450,7 +468,7 @@ def _trainer_problems(spec: StudySpec, trainer: str, source: str) -> list[str]:
                 problems.append(f"{section}.trainer: the trainers are already the axis "
                                 "`trainers` makes")
                 continue
-            if name not in cfg_model.model_fields:
+            if not has_setting(cfg_model, name):
                 problems.append(f"{section}.{name}: not a setting of {of}")
                 continue
             if section == "scheduler.mutations" and name not in method.mutable:
@@ -458,6 +476,6 @@ def _trainer_problems(spec: StudySpec, trainer: str, source: str) -> list[str]:
                                 f"mid-run (mutable: {list(method.mutable)})")
                 continue
             for label, value in param.labelled_bounds():
-                errs = _config_errors(cfg_model, fixed | {name: value})
+                errs = _config_errors(cfg_model, merge_settings(fixed, {name: value}))
                 problems += [f"{section}.{name}.{label}: {m}" for f, m in errs if f == name]
     return problems

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import platform
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 from ray import tune
 
-from study.progress import short_config
+from study.progress import failure_reason, short_config
+from study.versions import git_revision, library_versions
 
 TRIAL_TAG = "trial_id"
 STUDY_TAG = "study"
@@ -33,6 +33,7 @@ _AXES = {"step", "training_iteration"}
 _ON_CHANGE = ("lr_now.", "hp.")
 # Present in every report: a resumed trial's last logged step is read from its history.
 _CLOCK = "time_total_s"
+FINGERPRINT_KEY = "dataset_fingerprint"  # the trial's first report: its data's SHA-256
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -45,29 +46,6 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             out[key] = v
     return out
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "ray", "mlflow", "optuna", "numpy", "scipy",
-                "scikit-learn", "torch-fidelity", "pyarrow", "gan-mode-study"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
-
-
-def git_revision() -> str:
-    try:
-        root = Path(__file__).resolve().parents[1]
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                             text=True, timeout=5)
-        return rev.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def _local_artifact_root(uri: str) -> str | None:
@@ -204,6 +182,25 @@ class MLflowTrialCallback(tune.Callback):
         if isinstance(result.get("checkpoint_path"), str):
             tags.append(RunTag("last_checkpoint", result["checkpoint_path"]))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        if isinstance(result.get(FINGERPRINT_KEY), str):
+            self._log_dataset(run_id, result[FINGERPRINT_KEY])
+
+    def _log_dataset(self, run_id: str, fingerprint: str) -> None:
+        """The data set as the run's input (`mlflow.data`): name, loader options and the
+        content fingerprint the trial computed (its SHA-256); once per run."""
+        from mlflow.data.code_dataset_source import CodeDatasetSource
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.entities import DatasetInput, InputTag
+
+        if self.client.get_run(run_id).inputs.dataset_inputs:
+            return  # logged before a resume
+        spec = self.static_params.get("dataset", {})
+        source = CodeDatasetSource({"loader": str(spec.get("name")), "sha256": fingerprint,
+                                    "options": json.dumps(spec.get("options", {}),
+                                                          sort_keys=True, default=str)})
+        dataset = MetaDataset(source, name=str(spec.get("name")), digest=fingerprint[:16])
+        context = InputTag("mlflow.data.context", "training")
+        self.client.log_inputs(run_id, [DatasetInput(dataset._to_mlflow_entity(), [context])])
 
     def _record_exploit(self, run_id: str, event: dict[str, Any]) -> list[RunTag]:
         event["time"] = time.time()
@@ -230,7 +227,23 @@ class MLflowTrialCallback(tune.Callback):
             self.client.log_artifact(run_id, str(path), where)
         if reason:
             self.client.set_tag(run_id, "failure_reason", reason[:5000])
+        if status == "FINISHED":
+            self._log_generator(run_id, trial)
         self.client.set_terminated(run_id, status)
+
+    def _log_generator(self, run_id: str, trial: Any) -> None:
+        """The final generator as a pyfunc model; a failure is a tag, never a failed study."""
+        from study.generator_model import log_generator
+        from trainables.checkpoint import local_folder
+
+        ckpt = getattr(trial, "checkpoint", None)
+        path = getattr(ckpt, "path", None) or (trial.last_result or {}).get("checkpoint_path")
+        if not path:
+            return
+        try:
+            log_generator(self.client, run_id, local_folder(str(path)))
+        except Exception as exc:  # noqa: BLE001 - recorded on the run instead
+            self.client.set_tag(run_id, "generator_model_error", str(exc)[:5000])
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "FINISHED")
@@ -245,30 +258,14 @@ def resolved_settings(static: dict[str, Any], config: dict[str, Any]) -> dict[st
     (PB2's float for an integer setting is rounded later, in the trial)."""
     from pydantic import ValidationError
 
+    from trainables.core.settings import has_setting, merge_settings
     from trainables.registry import get_method
 
     trainer = config.get("trainer", static["trainer"])
     model = get_method(trainer).Config
-    chosen = (static.get("fixed", {}) | static.get("trainers", {}).get(trainer, {})
-              | {k: v for k, v in config.items() if k in model.model_fields})
+    chosen = merge_settings(static.get("fixed", {}), static.get("trainers", {}).get(trainer, {}),
+                            {k: v for k, v in config.items() if has_setting(model, k)})
     try:
         return flatten(model.model_validate(chosen).model_dump(mode="json"), "setting.")
     except ValidationError:
         return {}
-
-
-def failure_reason(trial: Any) -> str:
-    """The last meaningful line of the trial's error (e.g. 'loss_d is nan at step 37')."""
-    text = ""
-    try:
-        # The local error file is written before callbacks run; storage may lag behind it.
-        if trial.error_file and Path(trial.error_file).is_file():
-            text = Path(trial.error_file).read_text()
-        elif (err := trial.get_error()) is not None:
-            text = str(err)
-    except Exception:  # unreadable: still record that it failed
-        pass
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
-    line = (errors or lines or ["trial failed (no error text recorded)"])[-1]
-    return line.removeprefix("study.trial.TrialFailed: ")

@@ -29,11 +29,13 @@ from ray.train.v2.api.callback import UserCallback
 from ray.util.queue import Queue
 
 from trainables.checkpoint import META_FILE, local_folder
+from trainables.core.settings import merge_settings
 from trainables.loop import LoopConfig, ray_train_worker, train_loop
 
 SEED_KEY = "seed"
 TRAINER_KEY = "trainer"  # the grid axis of a study that compares trainers
 REPEAT_INDEX = "__trial_index__"
+STAGES_DIR = "stages"  # <study folder>/stages: cached stages its trials share (partitions)
 DATASET_PREFIX = "dataset."  # set by tune.search.Repeater when seeds repeat an Optuna point
 
 
@@ -56,6 +58,7 @@ class TrialPlan:
     checkpoint_every: int
     eval_samples: int
     eval_features: str = "auto"
+    eval_split: str = "train"
     time_s: float | None = None
     data_root: str | None = None
     workers: int = 1
@@ -84,12 +87,15 @@ class TrialPlan:
         else:
             seed = self.seeds[int(config.get(REPEAT_INDEX, 0)) % len(self.seeds)]
         return LoopConfig(
-            trainer=trainer, method=self.fixed | self.trainers.get(trainer, {}) | hparams,
+            trainer=trainer,
+            method=merge_settings(self.fixed, self.trainers.get(trainer, {}), hparams),
             dataset=dataset,
             data_root=self.data_root, seed=seed, steps=self.steps, time_s=self.time_s,
             eval_every=self.eval_every, checkpoint_every=self.checkpoint_every,
             eval_samples=self.eval_samples, eval_features=self.eval_features,
+            eval_split=self.eval_split,
             artifact_dir=str(Path(self.study_dir) / "artifacts" / trial_id),
+            stage_dir=str(Path(self.study_dir) / STAGES_DIR),
             threads=max(1, int(self.cpus_per_worker)), trial_id=trial_id,
         )
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from trainables.context import RunContext
-from trainables.method import GANMethod
+from trainables.core.context import RunContext
+from trainables.core.method import GANMethod
 
 STATE_FILE = "state.pt"
 # Who wrote the checkpoint (trial, Train run), at which step and with which settings: read by
@@ -51,32 +51,43 @@ def save(
     torch.save(rng, folder / f"rng_rank{ctx.rank}.pt")
 
 
-def load(
-    method: GANMethod, ctx: RunContext, folder: Path, restore_rng: bool = True
-) -> tuple[int, dict[str, float]]:
-    """Load a checkpoint folder into `method`; returns its step and the metrics reported then."""
+def read_state(folder: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A checkpoint folder's `state.pt` (tensors on `device`)."""
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         raise CheckpointError(f"checkpoint {folder}: no {STATE_FILE} in it")
     try:
-        state: dict[str, Any] = torch.load(path, map_location=ctx.device, weights_only=True)
+        return torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # corrupt or foreign file: say which
         raise CheckpointError(f"checkpoint {path}: cannot be read ({exc})") from exc
-    for name, module in method.networks().items():
-        module.load_state_dict(state["networks"][name])
-    for name, opt in method.optimizers().items():
-        opt.load_state_dict(state["optimizers"][name])
-    method.load_extra_state(state.get("extra", {}))
-    if method.g_average is not None:
-        # A snapshot without an average (g_ema was off when it was written): start it from G.
-        saved = state.get("g_average")
-        method.g_average.load_state_dict(saved if saved is not None else method.g.state_dict())
+
+
+def load(
+    method: GANMethod, ctx: RunContext, folder: Path, restore_rng: bool = True
+) -> tuple[int, dict[str, float]]:
+    """Load a checkpoint folder into `method`; returns its step and the metrics reported then."""
+    state = read_state(folder, ctx.device)
+    apply_state(method, state)
     rng_path = Path(folder) / f"rng_rank{ctx.rank}.pt"
     if restore_rng and rng_path.is_file():
         rng = torch.load(rng_path, weights_only=True)
         ctx.generator.set_state(rng["generator"])
         torch.set_rng_state(rng["torch"])
     return int(state["step"]), dict(state.get("metrics", {}))
+
+
+def apply_state(method: GANMethod, state: dict[str, Any]) -> None:
+    """Networks, optimisers, the method's own state and G's average from a read checkpoint."""
+    for name, module in method.networks().items():
+        module.load_state_dict(state["networks"][name])
+    for name, opt in method.optimizers().items():
+        if name in state.get("optimizers", {}):  # a sampling-only copy has none
+            opt.load_state_dict(state["optimizers"][name])
+    method.load_extra_state(state.get("extra", {}))
+    if method.g_average is not None:
+        # A snapshot without an average (g_ema was off when it was written): start it from G.
+        saved = state.get("g_average")
+        method.g_average.load_state_dict(saved if saved is not None else method.g.state_dict())
 
 
 def read_meta(folder: str | Path) -> dict[str, Any] | None:

@@ -17,18 +17,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from trainables import checkpoint
-from trainables.context import RunContext
+from trainables.core import streams
+from trainables.core.context import RunContext
+from trainables.core.method import GANMethod
 from trainables.data import load_dataset
-from trainables.evaluate import evaluate
-from trainables.method import GANMethod
 from trainables.registry import get_method
+from trainables.scoring.evaluate import evaluate
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -51,7 +52,10 @@ class LoopConfig(BaseModel):
     checkpoint_every: int = Field(500, ge=1)
     eval_samples: int = Field(2500, ge=1)
     eval_features: str = "auto"
+    eval_split: Literal["train", "test"] = Field(
+        "train", description="the real reference of image metrics: the training or test split")
     artifact_dir: str | None = None
+    stage_dir: str | None = Field(None, description="the study's cached stages (partitions)")
     resume_from: str | None = Field(None, description="checkpoint folder to start from (PBT)")
     trial_id: str | None = Field(None, description="the Tune trial (written into checkpoints)")
     run_name: str | None = Field(None, description="the Train run (written into checkpoints)")
@@ -99,7 +103,7 @@ def evaluation_rng(ctx: RunContext, step: int) -> Iterator[None]:
     saved = (ctx.generator.get_state(), torch.get_rng_state(), np.random.get_state(),
              random.getstate())
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    eval_seed = (ctx.seed * 1_000_003 + step) % 2**63
+    eval_seed = streams.stream_seed(ctx.seed, "eval", step)
     ctx.generator.manual_seed(eval_seed)
     torch.manual_seed(eval_seed)
     try:
@@ -131,16 +135,20 @@ def train_loop(
     data = load_dataset(cfg.dataset["name"], root=cfg.data_root, **cfg.dataset.get("options", {}))
     artifacts = Path(cfg.artifact_dir) if cfg.artifact_dir and rank == 0 else None
     ctx = RunContext(_device(rank), cfg.seed, rank, world_size, artifacts,
-                     eval_features=cfg.eval_features)
+                     stage_dir=Path(cfg.stage_dir) if cfg.stage_dir else None,
+                     eval_features=cfg.eval_features, eval_split=cfg.eval_split)
     method = method_cls(method_cfg, data, ctx)
     if rank == 0 and data.info.get("kind") == "image":
         # A missing classifier or Inception weights fail now, not at the first evaluation.
-        from trainables.evaluate_images import build_extractor, resolve_features
+        from trainables.data.registry import split_of
+        from trainables.scoring.images import build_extractor, resolve_features
 
         build_extractor(resolve_features(data, cfg.eval_features), data, ctx.device,
                         cfg.eval_features)
+        split_of(data, cfg.eval_split)  # a missing test split fails now too
 
-    start, last, first_extra = 0, {}, {}
+    # What the run trained on, by content: the study logs it as the run's MLflow data input.
+    start, last, first_extra = 0, {}, {"dataset_fingerprint": data.fingerprint}
     own = reporter.restore_dir()
     if own is not None:  # the run's own snapshot: exact resume, RNG included
         start, last = checkpoint.load(method, ctx, own)
@@ -149,7 +157,7 @@ def train_loop(
         start, last = checkpoint.load(method, ctx, donor, restore_rng=False)
         method.apply_hparams(method_cfg)
         # Proof of the copy: the digest of what this run holds right after loading.
-        first_extra = {"loaded_digest": checkpoint.module_digest(method.networks())}
+        first_extra |= {"loaded_digest": checkpoint.module_digest(method.networks())}
     for module in method.networks().values():
         ctx.broadcast_module(module)
     if start >= cfg.steps:
@@ -186,7 +194,7 @@ def train_loop(
         if rank == 0:
             with evaluation_rng(ctx, step):
                 metrics |= evaluate(method, data, cfg.eval_samples, step, artifacts,
-                                    features=cfg.eval_features)
+                                    features=cfg.eval_features, split=cfg.eval_split)
         last = {k: float(v) for k, v in metrics.items() if not isinstance(v, str)}
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) if do_ckpt else None

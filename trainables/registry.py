@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-from trainables.method import GANMethod
+from trainables.core.method import GANMethod
 
 
 class TrainerError(ValueError):
@@ -13,11 +13,11 @@ class TrainerError(ValueError):
 
 # One module per method; add a line here when a method lands.
 METHODS: dict[str, str] = {
-    "baseline_gan": "trainables.baseline_gan:BaselineGAN",
-    "selfcond_gan": "trainables.selfcond_gan:SelfCondGAN",
-    "pgmgan": "trainables.pgmgan:PGMGAN",
-    "simplicial": "trainables.simplicial:SimplicialGAN",
-    "nemgan": "trainables.nemgan:NEMGAN",
+    "baseline_gan": "trainables.methods.baseline_gan:BaselineGAN",
+    "selfcond_gan": "trainables.methods.selfcond_gan:SelfCondGAN",
+    "pgmgan": "trainables.methods.pgmgan:PGMGAN",
+    "simplicial": "trainables.methods.simplicial:SimplicialGAN",
+    "nemgan": "trainables.methods.nemgan:NEMGAN",
 }
 
 

@@ -77,6 +77,14 @@ def build_report(study: Study, out: Path | None = None) -> Path:
     return out
 
 
+def _our_budget(study: Study, trainer: str) -> str:
+    """`2000 steps × batch 100` from the spec (the trainer's own batch where it sets one)."""
+    steps = (study.spec.get("budget") or {}).get("steps", "?")
+    batch = ((study.spec.get("trainers") or {}).get(trainer) or {}).get("batch_size") \
+        or (study.spec.get("fixed") or {}).get("batch_size")
+    return f"{steps} steps" + (f" × batch {batch}" if batch else "")
+
+
 def _references(doc: Doc, study: Study, table: pd.DataFrame, metrics: list[str]) -> None:
     """Per trainer: its best configuration (the table is ranked) beside the papers' rows."""
     rows, shown = [], []
@@ -90,10 +98,11 @@ def _references(doc: Doc, study: Study, table: pd.DataFrame, metrics: list[str])
         best = own.iloc[0]
         conf = ", ".join(f"{c}={fmt(best[c])}" for c in study.group_cols
                          if c != "trainer") or "all trials"
-        rows.append({"source": "this study", "method": f"{trainer}, best configuration ({conf})"}
+        rows.append({"source": "this study", "method": f"{trainer}, best configuration ({conf})",
+                     "budget": _our_budget(study, trainer)}
                     | {LABELS.get(m, m): pm(best[f"{m}_mean"], best[f"{m}_std"])
                        for m in names})
-        rows += [{"source": f"{r.paper}, {r.where}", "method": r.method}
+        rows += [{"source": f"{r.paper}, {r.where}", "method": r.method, "budget": r.budget}
                  | {LABELS.get(m, m): pm(r.values[m], r.err.get(m, float("nan")))
                     for m in names if m in r.values} for r in refs]
     if not rows:

@@ -15,8 +15,8 @@ from evaluation.classifiers import (
     save_classifier,
     stacked_mnist_modes,
 )
+from study.reference_classifiers import data_hash, train_classifier
 from trainables.data import load_dataset
-from trainables.reference_classifiers import data_hash, train_classifier
 
 
 @pytest.mark.parametrize(

@@ -62,7 +62,7 @@ def test_mode_frequency_l1_against_the_data_frequencies():
 def test_a_generator_that_reproduces_an_imbalanced_ring_scores_zero_against_its_weights():
     from evaluation.toy import toy_metrics
     from trainables.data import load_dataset
-    from trainables.evaluate import toy_scores
+    from trainables.scoring.evaluate import toy_scores
 
     data = load_dataset("ring", n=50_000, imbalance=10.0)
     w = np.asarray(data.info["weights"])

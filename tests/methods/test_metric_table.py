@@ -13,14 +13,14 @@ from trainables.loop import LocalReporter, train_loop
 # Losses, bookkeeping and diagnostics that are not metrics of the samples (never objectives).
 NOT_METRICS = re.compile(r"^(loss_|lr_now\.|step|lambda|partition|cluster|reclusters|mi_on|guide|gp"
                          r"|wasserstein|latent_classes|inverter_|labelled_ce|prior_loss"
-                         r"|eval_on_test|prior_\d+$)")
+                         r"|eval_on_test|prior_\d+$|dataset_fingerprint$)")
 
 RUNS = [
     ("baseline_gan", "grid", {}),
     ("selfcond_gan", "grid", {"k": 5, "recluster_every": 2, "cluster_subset": 300,
                               "kmeans_restarts": 1}),
-    ("pgmgan", "grid", {"k": 5, "partition_init": "kmeans", "partition_steps": 2,
-                        "partition_kmeans_restarts": 1, "rejection": False}),
+    ("pgmgan", "grid", {"k": 5, "partition.init": "kmeans", "partition.steps": 2,
+                        "partition.kmeans_restarts": 1, "rejection": False}),
     ("simplicial", "gaussian_mixture", {"latent_dim": 10, "eval_prdc_samples": 200}),
     ("nemgan", "gaussian_mixture", {"latent_dim": 12, "priors": "learned", "labelled_start": 0,
                                     "prior_start": 2, "eval_test_samples": 300,

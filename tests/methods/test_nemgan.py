@@ -14,11 +14,11 @@ from pydantic import ValidationError
 
 from study.spec import load_spec
 from trainables import checkpoint
-from trainables import nemgan_prior as npr
-from trainables.context import RunContext
+from trainables.core.context import RunContext
 from trainables.data import DataBundle, load_dataset
 from trainables.loop import LocalReporter, seed_everything, train_loop
-from trainables.nemgan import NEMGAN, NEMGANConfig, held_out_split
+from trainables.methods import nemgan_prior as npr
+from trainables.methods.nemgan import NEMGAN, NEMGANConfig, held_out_split
 from trainables.networks.nemgan_conv import build_inverter
 from trainables.networks.select import build_pair
 

@@ -8,18 +8,18 @@ import pytest
 import torch
 
 from trainables.checkpoint import STATE_FILE
-from trainables.context import RunContext
+from trainables.core.context import RunContext
 from trainables.data import load_dataset
-from trainables.guide import guide, in_partition, lam
 from trainables.loop import LocalReporter, train_loop
-from trainables.networks.lipschitz import LipschitzResNet, spectral_norm_exact
-from trainables.partitioner import (
+from trainables.methods.pgmgan_guide import guide, in_partition, lam
+from trainables.methods.pgmgan_partitioner import (
     PartitionSettings,
     build_partitioner,
     paper_loss,
     partition_for,
     scan_loss,
 )
+from trainables.networks.lipschitz import LipschitzResNet, spectral_norm_exact
 
 # ---- guide -----------------------------------------------------------------------------------
 
@@ -168,7 +168,8 @@ def test_cache_dir_falls_back_to_the_environment(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("loss", ["paper", "scan"])
 def test_graph_trained_partitioner_runs(tmp_path, loss):
-    s = PartitionSettings(loss=loss, steps=20, subset=400, neighbours=10, blocks=2, hidden=16)
+    s = PartitionSettings(init="scratch", loss=loss, steps=20, subset=400, neighbours=10,
+                          blocks=2, hidden=16)
     labels, _, info = partition_for(load_dataset("ring", n=400), 8, 0, s, tmp_path)
     assert labels.shape == (400,) and 1 <= info["nonempty"] <= 8
     assert math.isfinite(info["final_loss"]) and 0 <= info["nmi"] <= 1
@@ -178,9 +179,9 @@ def test_graph_trained_partitioner_runs(tmp_path, loss):
 
 
 def method_cfg(cache, **over) -> dict:
-    return {"k": 10, "batch_size": 32, "d_steps": 2, "partition_init": "kmeans",
-            "partition_kmeans_restarts": 2, "partition_steps": 30, "partition_subset": 800,
-            "partition_blocks": 2, "partition_hidden": 16, "partition_cache": str(cache),
+    return {"k": 10, "batch_size": 32, "d_steps": 2, "partition.init": "kmeans",
+            "partition.kmeans_restarts": 2, "partition.steps": 30, "partition.subset": 800,
+            "partition.blocks": 2, "partition.hidden": 16, "partition.cache": str(cache),
             "lambda_length": 10} | over
 
 
@@ -209,7 +210,7 @@ def test_short_run_reports_toy_metrics_acceptance_and_nmi(tmp_path):
 
 
 def test_second_trial_reuses_the_partition_and_sampling_rejects_outside(tmp_path):
-    from trainables.pgmgan import PGMGAN, PGMGANConfig
+    from trainables.methods.pgmgan import PGMGAN, PGMGANConfig
 
     data = load_dataset("grid", n=1500)
     cfg = PGMGANConfig.model_validate(method_cfg(tmp_path, lambda_length=80))
@@ -230,7 +231,7 @@ def test_second_trial_reuses_the_partition_and_sampling_rejects_outside(tmp_path
 
 
 def test_sampling_fails_naming_the_acceptance_rate_when_the_draw_bound_is_hit(tmp_path):
-    from trainables.pgmgan import PGMGAN, PGMGANConfig, SamplingError
+    from trainables.methods.pgmgan import PGMGAN, PGMGANConfig, SamplingError
 
     data = load_dataset("grid", n=1500)
     cfg = PGMGANConfig.model_validate(method_cfg(tmp_path) | {"max_draw_factor": 1.0})
@@ -242,14 +243,14 @@ def test_sampling_fails_naming_the_acceptance_rate_when_the_draw_bound_is_hit(tm
 
 
 @pytest.mark.parametrize("over", [
-    {"partition_labels": "random"}, {"lambda_start": 0.0, "lambda_end": 0.0},
+    {"partition.labels": "random"}, {"lambda_start": 0.0, "lambda_end": 0.0},
     {"lambda_schedule": "cosine", "guide_reduce": "mean"},
 ])
 def test_ablations_train(tmp_path, over):
     # No rejection: a 4-step G rarely lands in its partitions (the sampling tests cover it).
     last = train_loop(loop_config(tmp_path, steps=4, rejection=False, **over), LocalReporter())
     assert last["step"] == 4 and "nmi" in last
-    if over.get("partition_labels") == "random":
+    if over.get("partition.labels") == "random":
         assert last["nmi"] < 0.2 and last["acceptance_rate"] == 1.0
         assert not list(tmp_path.glob("*.pt"))  # no partitioner was trained
     if over.get("lambda_start") == 0.0:
@@ -260,8 +261,8 @@ def test_the_2d_scripts_generator_loss_is_bce_against_target_2():
     from pydantic import ValidationError
     from torch.nn import functional as F
 
-    from trainables.losses import g_loss
-    from trainables.pgmgan import PGMGANConfig
+    from trainables.core.losses import g_loss
+    from trainables.methods.pgmgan import PGMGANConfig
 
     x = (3 * torch.randn(500, generator=torch.Generator().manual_seed(0))).requires_grad_(True)
     ref = F.binary_cross_entropy_with_logits(x, torch.full_like(x, 2.0))
@@ -280,7 +281,7 @@ def test_the_2d_scripts_generator_loss_is_bce_against_target_2():
 def test_sampling_error_survives_pickling_across_processes():
     import pickle
 
-    from trainables.pgmgan import SamplingError
+    from trainables.methods.pgmgan import SamplingError
 
     err = pickle.loads(pickle.dumps(SamplingError("acceptance rate 0.0010", 0.001)))
     assert isinstance(err, SamplingError) and "acceptance rate 0.0010" in str(err)

@@ -9,18 +9,18 @@ import math
 import pytest
 import torch
 
-from trainables.context import RunContext
+from study.trial import STAGES_DIR
+from trainables.core.context import RunContext
 from trainables.data.images import image_bundle
-from trainables.guide import in_partition
-from trainables.partitioner import (
-    STUDY_STAGES,
+from trainables.methods.pgmgan_guide import in_partition
+from trainables.methods.pgmgan_partitioner import (
     ImagePartitioner,
     PartitionSettings,
     build_for,
     partition_for,
     resolve_cache_dir,
 )
-from trainables.simclr import (
+from trainables.methods.pgmgan_simclr import (
     SimCLRSettings,
     augment,
     colour_jitter,
@@ -155,37 +155,39 @@ def test_image_stage_is_computed_once_reused_and_shares_simclr_across_k(tmp_path
 
 def test_cache_folder_is_the_study_storage_unless_overridden(tmp_path, monkeypatch):
     monkeypatch.delenv("STUDY_PARTITION_CACHE", raising=False)
-    assert resolve_cache_dir(None, tmp_path / "study") == tmp_path / "study" / STUDY_STAGES
-    assert resolve_cache_dir(str(tmp_path / "own"), tmp_path / "study") == tmp_path / "own"
+    stages = tmp_path / "study" / STAGES_DIR
+    assert resolve_cache_dir(None, stages) == stages
+    assert resolve_cache_dir(str(tmp_path / "own"), stages) == tmp_path / "own"
     monkeypatch.setenv("STUDY_PARTITION_CACHE", str(tmp_path / "env"))
-    assert resolve_cache_dir(None, tmp_path / "study") == tmp_path / "env"
+    assert resolve_cache_dir(None, stages) == tmp_path / "env"
 
 
 # ---- the method on images --------------------------------------------------------------------
 
 
 def image_cfg(**over):
-    from trainables.pgmgan import PGMGANConfig
+    from trainables.methods.pgmgan import PGMGANConfig
 
     base = {"k": 4, "latent_dim": 8, "batch_size": 8, "d_steps": 2, "network": "sngan_resnet",
-            "network_options": {"g_ch": 2, "d_ch": 2}, "partition_loss": "scan",
-            "partition_steps": 10, "partition_subset": 120, "partition_neighbours": 5,
-            "partition_blocks": 2, "partition_hidden": 8, "partition_batch": 32,
-            "simclr_steps": 4, "simclr_batch": 16, "simclr_width": 4, "simclr_proj_dim": 8,
+            "network_options": {"g_ch": 2, "d_ch": 2}, "partition.loss": "scan",
+            "partition.steps": 10, "partition.subset": 120, "partition.neighbours": 5,
+            "partition.blocks": 2, "partition.hidden": 8, "partition.batch": 32,
+            "simclr.steps": 4, "simclr.batch": 16, "simclr.width": 4, "simclr.proj_dim": 8,
             "lambda_length": 4, "max_draw_factor": 400, "sample_chunk": 16}
     return PGMGANConfig.model_validate(base | over)
 
 
 def test_image_method_trains_samples_with_rejection_and_restores(tmp_path):
-    from trainables.pgmgan import PGMGAN, SamplingError
+    from trainables.methods.pgmgan import PGMGAN, SamplingError
 
     data = colour_blobs()
     study = tmp_path / "my_study"
-    ctx = RunContext(torch.device("cpu"), seed=0, artifact_dir=study / "artifacts" / "trial_0")
+    ctx = RunContext(torch.device("cpu"), seed=0, artifact_dir=study / "artifacts" / "trial_0",
+                     stage_dir=study / STAGES_DIR)
     method = PGMGAN(image_cfg(), data, ctx)
-    # No partition_cache, no environment: the stage went to the study's stages/ folder.
-    assert method.partition_info["path"].startswith(str(study / STUDY_STAGES))
-    assert method.cfg.partition_settings(False).init == "scratch"  # auto → Eq.-5-style graph
+    # No partition.cache, no environment: the stage went to the study's stages/ folder.
+    assert method.partition_info["path"].startswith(str(study / STAGES_DIR))
+    assert method.cfg.partition.resolved(False).init == "scratch"  # auto → Eq.-5-style graph
     for step in range(3):
         losses = method.train_step(step)
         assert all(math.isfinite(float(v)) for v in losses.values())
@@ -226,18 +228,18 @@ def test_image_method_trains_samples_with_rejection_and_restores(tmp_path):
 
 
 @pytest.mark.parametrize("over", [
-    {"partition_labels": "random"},
+    {"partition.labels": "random"},
     {"network": "dcgan", "network_options": {"g_ch": 2, "d_ch": 2, "cond": "bn"}},
 ])
 def test_image_ablation_and_dcgan_take_steps(tmp_path, over):
-    from trainables.pgmgan import PGMGAN
+    from trainables.methods.pgmgan import PGMGAN
 
     data = colour_blobs(60, side=28) if over.get("network") == "dcgan" else colour_blobs(60)
-    cfg = image_cfg(partition_cache=str(tmp_path), rejection=False, **over)
+    cfg = image_cfg(**{"partition.cache": str(tmp_path)}, rejection=False, **over)
     method = PGMGAN(cfg, data, RunContext(torch.device("cpu"), seed=1))
     losses = method.train_step(0)
     assert math.isfinite(float(losses["loss_d"])) and math.isfinite(float(losses["loss_g"]))
     assert method.sample(10).shape == (10, *data.x.shape[1:])
-    if over.get("partition_labels") == "random":
+    if over.get("partition.labels") == "random":
         assert method.partitioner is None and method.last_acceptance == 1.0
         assert not list(tmp_path.glob("*.pt"))

@@ -23,9 +23,9 @@ def test_two_worker_image_pgmgan_takes_steps(tmp_path, ray_cluster, shared_datas
         dataset={"name": "stacked_mnist", "options": {"n": 256}},
         fixed={"k": 4, "latent_dim": 8, "batch_size": 16, "d_steps": 1, "network": "dcgan",
                "network_options": {"g_ch": 2, "d_ch": 2, "cond": "bn"},
-               "partition_loss": "scan", "partition_steps": 20, "partition_subset": 256,
-               "partition_neighbours": 5, "partition_blocks": 1, "partition_hidden": 8,
-               "simclr_steps": 3, "simclr_batch": 16, "simclr_width": 4, "simclr_proj_dim": 8,
+               "partition.loss": "scan", "partition.steps": 20, "partition.subset": 256,
+               "partition.neighbours": 5, "partition.blocks": 1, "partition.hidden": 8,
+               "simclr.steps": 3, "simclr.batch": 16, "simclr.width": 4, "simclr.proj_dim": 8,
                "lambda_length": 6, "rejection": False},  # a 6-step G rarely fills its partitions
         budget={"steps": 6}, eval_every=3, checkpoint_every=6, eval_samples=32,
         eval_features="raw", resources={"workers": 2, "cpus_per_worker": 1},

@@ -15,9 +15,9 @@ def test_pgmgan_study_records_toy_metrics_acceptance_and_nmi(tmp_path, ray_clust
     cache = tmp_path / "partitions"
     spec = toy_spec(
         "pgmgan_e2e", trainer="pgmgan",
-        fixed={"batch_size": 64, "k": 10, "d_steps": 2, "partition_init": "kmeans",
-               "partition_kmeans_restarts": 2, "partition_steps": 50, "partition_subset": 1000,
-               "partition_blocks": 2, "partition_hidden": 16, "partition_cache": str(cache),
+        fixed={"batch_size": 64, "k": 10, "d_steps": 2, "partition.init": "kmeans",
+               "partition.kmeans_restarts": 2, "partition.steps": 50, "partition.subset": 1000,
+               "partition.blocks": 2, "partition.hidden": 16, "partition.cache": str(cache),
                "lambda_length": 60},
         max_concurrent_trials=1,
     )

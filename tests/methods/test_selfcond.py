@@ -10,12 +10,13 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from trainables import clustering, selfcond_gan
 from trainables.checkpoint import STATE_FILE
-from trainables.context import RunContext
+from trainables.core import kmeans
+from trainables.core.context import RunContext
 from trainables.data import DataBundle, load_dataset
 from trainables.loop import LocalReporter, train_loop
-from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN, with_data_defaults
+from trainables.methods import selfcond_gan
+from trainables.methods.selfcond_gan import SelfCondConfig, SelfCondGAN, with_data_defaults
 
 
 def blobs(n_per: int = 40, k: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,7 +31,7 @@ def blobs(n_per: int = 40, k: int = 5, seed: int = 0) -> tuple[torch.Tensor, tor
 
 def test_kmeans_pp_with_restarts_recovers_separated_blobs():
     x, y = blobs()
-    res = clustering.kmeans(x, 5, restarts=3, generator=torch.Generator().manual_seed(1))
+    res = kmeans.kmeans(x, 5, restarts=3, generator=torch.Generator().manual_seed(1))
     # Same partition as the truth up to a relabelling: each true blob maps to one cluster.
     pairs = set(zip(y.tolist(), res.assign.tolist(), strict=True))
     assert len(pairs) == 5 and len({c for _, c in pairs}) == 5
@@ -43,7 +44,7 @@ def test_matching_returns_the_permutation_that_undoes_a_shuffled_relabelling():
     old = torch.randint(k, (500,), generator=g)
     shuffle = torch.randperm(k, generator=g)
     new = shuffle[old]  # same partition, labels permuted
-    perm = clustering.match_clusters(new, old, k)
+    perm = kmeans.match_clusters(new, old, k)
     assert torch.equal(perm[new], old)
     assert torch.equal(perm[shuffle], torch.arange(k))
 
@@ -54,14 +55,14 @@ def test_matching_minimises_changes_when_a_few_points_move():
     old = torch.randint(k, (300,), generator=g)
     new = torch.randperm(k, generator=g)[old]
     new[:10] = (new[:10] + 1) % k  # 10 points genuinely change cluster
-    perm = clustering.match_clusters(new, old, k)
+    perm = kmeans.match_clusters(new, old, k)
     assert int((perm[new] != old).sum()) == 10
 
 
 def test_warm_started_kmeans_on_unchanged_features_returns_the_same_partition():
     x, _ = blobs(k=6, seed=2)
-    first = clustering.recluster(x, 6, restarts=2, generator=torch.Generator().manual_seed(0))
-    again = clustering.recluster(x, 6, old_assign=first.assign)
+    first = kmeans.recluster(x, 6, restarts=2, generator=torch.Generator().manual_seed(0))
+    again = kmeans.recluster(x, 6, old_assign=first.assign)
     assert torch.equal(again.assign, first.assign)
     assert again.changed == 0
     assert torch.equal(again.permutation, torch.arange(6))
@@ -70,9 +71,9 @@ def test_warm_started_kmeans_on_unchanged_features_returns_the_same_partition():
 
 def test_reclustering_with_relabelled_old_assignment_keeps_the_old_labels():
     x, _ = blobs(k=4, seed=3)
-    first = clustering.recluster(x, 4, restarts=2, generator=torch.Generator().manual_seed(0))
+    first = kmeans.recluster(x, 4, restarts=2, generator=torch.Generator().manual_seed(0))
     old = torch.tensor([2, 0, 3, 1])[first.assign]
-    again = clustering.recluster(x, 4, old_assign=old)
+    again = kmeans.recluster(x, 4, old_assign=old)
     assert torch.equal(again.assign, old) and again.changed == 0
 
 
@@ -80,16 +81,16 @@ def test_empty_clusters_do_not_crash():
     x, _ = blobs(k=3, seed=4)
     # Old assignment uses only 2 of 6 labels: 4 clusters start empty.
     old = (torch.arange(len(x)) % 2).long()
-    res = clustering.recluster(x, 6, old_assign=old)
+    res = kmeans.recluster(x, 6, old_assign=old)
     assert res.assign.shape == (len(x),) and torch.isfinite(res.centres).all()
     assert len(res.assign.unique()) == 6  # the empty ones were re-seeded
     # A centre far from every point gets no point in Lloyd's first pass.
     centres = torch.tensor([[0.0, 0.0], [10.0, -7.0], [1e4, 1e4]])
-    assert len(clustering.lloyd(x[:80], centres).assign.unique()) == 3
+    assert len(kmeans.lloyd(x[:80], centres).assign.unique()) == 3
     # Fewer distinct points than k: duplicates, still no crash.
     dup = torch.zeros(10, 2)
     dup[5:] = 1.0
-    res = clustering.kmeans(dup, 4, restarts=2, generator=torch.Generator().manual_seed(0))
+    res = kmeans.kmeans(dup, 4, restarts=2, generator=torch.Generator().manual_seed(0))
     assert res.assign.shape == (10,) and torch.isfinite(res.centres).all()
 
 
@@ -97,7 +98,7 @@ def test_online_kmeans_moves_centres_towards_their_batch_means():
     centres = torch.tensor([[0.0, 0.0], [10.0, 10.0]])
     counts = torch.tensor([1.0, 3.0])
     x = torch.tensor([[1.0, 1.0], [1.0, 1.0], [9.0, 9.0]])
-    labels, new, total = clustering.online_kmeans_update(x, centres, counts)
+    labels, new, total = kmeans.online_kmeans_update(x, centres, counts)
     assert labels.tolist() == [0, 0, 1]
     assert torch.allclose(new[0], torch.tensor([2 / 3, 2 / 3]))  # (0·1 + 2) / 3
     assert torch.allclose(new[1], torch.tensor([9.75, 9.75]))  # (10·3 + 9) / 4
@@ -247,9 +248,9 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
-    from trainables.context import RunContext
+    from trainables.core.context import RunContext
     from trainables.data import load_dataset
-    from trainables.selfcond_gan import SelfCondConfig, SelfCondGAN
+    from trainables.methods.selfcond_gan import SelfCondConfig, SelfCondGAN
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world)

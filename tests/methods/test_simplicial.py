@@ -17,14 +17,14 @@ from evaluation.stats_cache import STATS_CACHE_ENV
 from study.cli import main as cli_main
 from study.spec import SpecError, parse_spec
 from tests.study.helpers import toy_spec, write_spec
-from trainables import latent_samplers as ls
-from trainables.context import RunContext
+from trainables.core.context import RunContext
+from trainables.core.losses import gradient_penalty
 from trainables.data import load_dataset
 from trainables.data.images import image_bundle
-from trainables.evaluate import evaluate
 from trainables.loop import LocalReporter, train_loop
-from trainables.losses import gradient_penalty
-from trainables.simplicial import SimplicialConfig, SimplicialGAN
+from trainables.methods import simplicial_samplers as ls
+from trainables.methods.simplicial import SimplicialConfig, SimplicialGAN
+from trainables.scoring.evaluate import evaluate
 
 # ---- samplers (pure) --------------------------------------------------------------------------
 

@@ -122,6 +122,9 @@ def test_report_is_logged_to_the_parent_run_and_shows_paper_numbers(study):
             "report/steps.parquet", "report/learning_curves.png"} <= logged
     md = (study["report"] / "results.md").read_text()
     assert "Self-Conditioned GANs" in md and "17.3 ± 0.8" in md  # baseline GAN, 2D-Grid
+    # both budgets beside the numbers: the paper's and this study's
+    assert "400 epochs × batch 100 (400k steps on 100k points)" in md
+    assert "60 steps × batch 64" in md
 
 
 def test_compare_puts_tables_side_by_side(study, tmp_path):

@@ -32,6 +32,8 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
     ("change", "expected"),
     [
         ({"colour": "red"}, "colour: unknown key"),
+        ({"eval_split": "test"}, "eval_split: test applies to image data; grid is toy2d data"),
+        ({"eval_split": "val"}, "eval_split: Input should be 'train' or 'test'"),
         ({"budget": {"steps": "many"}}, "budget.steps: Input should be a valid integer"),
         ({"budget": {"steps": 0}}, "budget.steps: Input should be greater than or equal to 1"),
         ({"search": {"lr_g": {"type": "loguniform", "low": 0, "high": 1e-3}}},
@@ -147,3 +149,11 @@ def test_a_searched_method_value_out_of_range_names_its_place(tmp_path):
     spec = toy_spec("ema", search={"g_ema": {"type": "grid", "values": [0.0, 1.5]}})
     with pytest.raises(SpecError, match=r"search\.g_ema\.values\[1\].*less than 1"):
         load_spec(write_spec(tmp_path, spec))
+
+
+def test_settings_added_later_hash_as_absent_at_their_defaults():
+    """A study started before `eval_split` existed resumes: its digest is unchanged."""
+    spec = toy_spec("old")
+    assert parse_spec(spec).digest() == parse_spec(spec | {"eval_split": "train"}).digest()
+    image = spec | {"dataset": {"name": "digits"}, "metric": "fid"}
+    assert parse_spec(image).digest() != parse_spec(image | {"eval_split": "test"}).digest()

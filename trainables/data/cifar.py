@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.data.bundle import DataBundle, DatasetError, register
 from trainables.data.images import check_split, image_bundle, not_found, to_float_images
-from trainables.data.registry import DataBundle, DatasetError, register
 
 CIFAR10_CLASSES = [
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from trainables.data.registry import DATA_ROOT_ENV, DataBundle, DatasetError
+from trainables.data.bundle import DATA_ROOT_ENV, DataBundle, DatasetError
 
 _CHUNK = 8192  # images per conversion step: bounds the float temporaries of large sets
 

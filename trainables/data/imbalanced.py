@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.data.bundle import DataBundle, DatasetError, register
 from trainables.data.images import image_bundle, to_float_images
 from trainables.data.mnist import mnist_arrays
-from trainables.data.registry import DataBundle, DatasetError, register
 
 MNIST5 = [[3, 5, 8], [2], [1, 4, 7, 9], [6], [0]]
 FMNIST5 = [[5, 7, 9], [8], [0, 3], [2, 4, 6], [1]]

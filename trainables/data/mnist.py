@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.data.bundle import DataBundle, DatasetError, register
 from trainables.data.images import check_split, image_bundle, not_found, to_float_images
-from trainables.data.registry import DataBundle, DatasetError, register
 
 IMAGES_MAGIC, LABELS_MAGIC = 0x00000803, 0x00000801  # idx3 / idx1, unsigned bytes
 SPLIT_FILES = {

@@ -1,54 +1,14 @@
-"""Name → loader registry. Every loader returns a `DataBundle` in a documented range.
-
-Conventions:
-- toy / Gaussian-mixture sets: float32 coordinates, shape (N, D), `y` the index of the mode.
-- images: float32 NCHW in [-1, 1] (what a tanh generator outputs), `y` the class (int64).
-"""
+"""Name → loader: load a data set by name, list the names and each loader's options. The loader
+modules register themselves (`bundle.register`) when `_import_loaders` imports them."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import torch
+from trainables.data.bundle import _KINDS, _LOADERS, DataBundle, DatasetError, resolve_data_root
 
-DATA_ROOT_ENV = "STUDY_DATA_ROOT"
-
-
-class DatasetError(ValueError):
-    """A data set could not be loaded: names the data set or file and what was expected."""
-
-
-@dataclass
-class DataBundle:
-    """Tensors of one split plus what evaluation needs to know about them."""
-
-    name: str
-    x: torch.Tensor
-    y: torch.Tensor | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def n_modes(self) -> int | None:
-        return self.info.get("n_modes")
-
-
-Loader = Callable[..., DataBundle]
-_LOADERS: dict[str, Loader] = {}
-_KINDS: dict[str, str] = {}
-_CACHE: dict[tuple, DataBundle] = {}
-
-
-def register(name: str, kind: str) -> Callable[[Loader], Loader]:
-    """A loader under `name`; `kind` (toy2d, mixture, image) decides which metrics it gets."""
-    def deco(fn: Loader) -> Loader:
-        _LOADERS[name], _KINDS[name] = fn, kind
-        return fn
-
-    return deco
+_CACHE: dict[tuple, DataBundle] = {}  # per process: trial steps never re-read files
 
 
 def data_kind(name: str) -> str:
@@ -84,16 +44,6 @@ def loader_option_types(name: str) -> dict[str, Any]:
     return {o: hints.get(o, Any) for o in options}
 
 
-def resolve_data_root(root: str | os.PathLike | None = None) -> Path:
-    """Argument, else $STUDY_DATA_ROOT, else ~/.cache/gan-mode-study/data."""
-    if root:
-        return Path(root).expanduser()
-    env = os.environ.get(DATA_ROOT_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "gan-mode-study" / "data"
-
-
 def _freeze(value: Any) -> Any:
     if isinstance(value, dict):
         return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
@@ -119,6 +69,22 @@ def load_dataset(
                                              "split": split, "options": dict(options)})
         _CACHE[key] = bundle
     return _CACHE[key]
+
+
+def split_of(data: DataBundle, split: str) -> DataBundle:
+    """The `split` split of the data set `data` was loaded from (`data` itself if it is that
+    split); a DatasetError naming the data set when it has no such split."""
+    args = data.info.get("load_args")
+    if args is None:  # built by hand: it is the run's training data, nothing else is known
+        if split == "train":
+            return data
+        raise DatasetError(f"{data.name}: built by hand, so its {split!r} split is unknown")
+    if args["split"] == split:
+        return data
+    try:
+        return load_dataset(args["name"], root=args["root"], split=split, **args["options"])
+    except TypeError as exc:  # a loader without splits
+        raise DatasetError(f"{data.name}: no {split!r} split ({exc})") from None
 
 
 def _import_loaders() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainables.data.bundle import DataBundle, DatasetError, register
 from trainables.data.images import image_bundle, to_float_images
 from trainables.data.mnist import mnist_arrays
-from trainables.data.registry import DataBundle, DatasetError, register
 
 
 @register("stacked_mnist", "image")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from trainables.data.registry import DataBundle, DatasetError, register
+from trainables.data.bundle import DataBundle, DatasetError, register
 
 
 def ring_centers(n_modes: int = 8, radius: float = 1.0) -> np.ndarray:

@@ -12,12 +12,13 @@ from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from trainables.context import RunContext
+from trainables.core.context import RunContext
+from trainables.core.g_average import GeneratorAverage
+from trainables.core.losses import d_loss, r1_penalty
+from trainables.core.settings import nest_dotted
 from trainables.data import DataBundle
-from trainables.g_average import GeneratorAverage
-from trainables.losses import d_loss, r1_penalty
 
 
 @contextmanager
@@ -57,6 +58,11 @@ class MethodConfig(BaseModel):
         default_factory=dict, description="keyword options of the network builder (e.g. widths "
         "g_ch/d_ch; dcgan: variant, cond)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest(cls, data: Any) -> Any:
+        return nest_dotted(data) if isinstance(data, dict) else data
 
     @field_validator("network")
     @classmethod

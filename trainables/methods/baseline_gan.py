@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from trainables.losses import g_loss
-from trainables.method import AdversarialConfig, AdversarialMethod
+from trainables.core.losses import g_loss
+from trainables.core.method import AdversarialConfig, AdversarialMethod
 from trainables.networks.select import build_pair
 
 

@@ -1,7 +1,7 @@
 """Simplicial-cluster truncation GAN (Issenhuth et al., ICML 2023; latent_geometry_simplicial).
 
 WGAN-GP (λ_GP = 10, `d_steps` critic steps per G step, Adam lr_G 5e-5, lr_D 1e-4) whose latents
-come from one of the samplers of `trainables.latent_samplers`:
+come from one of the samplers of `trainables.methods.simplicial_samplers`:
 
 - `simplicial`: z ~ N(0, I) kept when max_i p_i(z) > τ_train during training and > τ_infer at
   sampling (N anchors √d·e_j). Optional mutual-information head on D: D outputs 1 + N logits
@@ -16,7 +16,7 @@ without retraining (the paper's Figure 8 curve, logged as `precision_tau0.14`, .
 candidate stream) and for the other samplers once:
 - vector data: precision/recall/density/coverage on the raw points against fresh draws of the
   mixture (k = `prdc_k`); the τ_infer values also unsuffixed (the loop has no PR/DC for vectors);
-- images: the loop's own image metrics (`trainables.evaluate_images.image_metrics`: FID, PR/DC,
+- images: the loop's own image metrics (`trainables.scoring.images.image_metrics`: FID, PR/DC,
   IS, modes) in the same feature space (`eval_features`; auto = the data set's reference
   classifier, as the paper does for MNIST) against the same cached real reference; unsuffixed
   values are the loop's, of `sample` at τ_infer.
@@ -29,7 +29,6 @@ and ResNet 32×32 pair (`wgan_resnet32`, Table 5); `network_options` goes to the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
@@ -38,23 +37,17 @@ from pydantic import Field, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 from torch.nn import functional as F
 
-from trainables import latent_samplers as ls
-from trainables.losses import d_loss, gradient_penalty
-from trainables.method import AdversarialMethod, MethodConfig, eval_mode
+from trainables.core import streams
+from trainables.core.losses import d_loss, gradient_penalty
+from trainables.core.method import AdversarialMethod, MethodConfig, eval_mode
+from trainables.methods import simplicial_samplers as ls
 from trainables.networks.select import build_pair
+from trainables.scoring.images import RealReference
 
 if TYPE_CHECKING:
     from evaluation.features import Extractor
 
 Tau = Annotated[float, Field(gt=0, lt=1)]
-
-
-@dataclass
-class RealReference:
-    """Held real vectors for PR/DC and their k-NN radii."""
-
-    features: torch.Tensor
-    radii: torch.Tensor
 
 
 class SimplicialConfig(MethodConfig):
@@ -146,13 +139,13 @@ class SimplicialGAN(AdversarialMethod):
             else math.ceil(cfg.mi_epochs * len(data.x) / cfg.batch_size)
         )
         # Evaluation draws from its own stream so it never shifts the training latents.
-        self.eval_gen = torch.Generator().manual_seed(ctx.seed * 7919 + 17)
+        self.eval_gen = streams.generator(ctx.seed, "method_eval")
         self.accepted, self.drawn = 0, 0  # training acceptance since the last evaluation
         self._real: RealReference | None = None
         self._classifier: Extractor | None = None
         if self.simplicial is not None:
             # Fail at start, not hours in: every τ we will sample with must be reachable.
-            probe = torch.Generator().manual_seed(0)
+            probe = streams.generator(ctx.seed, "tau_probe")
             for tau in sorted({cfg.tau_train, cfg.tau_infer, *cfg.tau_infer_sweep}):
                 self.simplicial.sample(64, tau, probe)
 
@@ -269,7 +262,7 @@ class SimplicialGAN(AdversarialMethod):
     ) -> tuple[torch.Tensor, list[str]] | None:
         """Simplicial: one row per anchor i, latents of its cell (argmax_j p_j(z) = i) cut at
         τ_infer. DeliGAN: one row per mixture component. Gaussian / JBT have no conditions."""
-        gen = torch.Generator().manual_seed(self.ctx.seed * 7919 + 29)  # same rows every call
+        gen = streams.generator(self.ctx.seed, "figure")  # same rows every call
         if self.simplicial is not None:
             anchors = list(range(min(self.cfg.n_anchors, max_rows)))
             z = self.simplicial.sample_per_anchor(n_per_row, self.cfg.tau_infer, anchors, gen)
@@ -309,10 +302,11 @@ class SimplicialGAN(AdversarialMethod):
                 from trainables.data.toy import sample_mixture
 
                 x, _ = sample_mixture(np.asarray(info["centers"]), float(info["std"]), n,
-                                      seed=4_000_037 + self.ctx.seed, weights=info.get("weights"))
+                                      seed=streams.stream_seed(self.ctx.seed, "real_reference"),
+                                      weights=info.get("weights"))
                 real = torch.from_numpy(x).float()
             else:
-                g = torch.Generator().manual_seed(4_000_037 + self.ctx.seed)
+                g = streams.generator(self.ctx.seed, "real_reference")
                 idx = torch.randperm(len(self.data.x), generator=g)[:n]
                 real = self.data.x[idx].flatten(1).float()
             self._real = RealReference(real, knn_radii(real, self.cfg.prdc_k))
@@ -320,13 +314,14 @@ class SimplicialGAN(AdversarialMethod):
 
     def fake_metrics(self, fake: torch.Tensor) -> dict[str, float]:
         """Vectors: precision/recall/density/coverage on the raw points. Images: the loop's
-        image metrics (`trainables.evaluate_images.image_metrics`: FID, PR/DC, IS, modes) in the
+        image metrics (`trainables.scoring.images.image_metrics`: FID, PR/DC, IS, modes) in the
         same feature space and against the same real reference as the loop's evaluation."""
         fake = fake.detach().cpu().float()
         if self.is_image():
-            from trainables.evaluate_images import image_metrics
+            from trainables.scoring.images import image_metrics
 
-            found, _ = image_metrics(fake, self.data, self.feature_setting(), self.ctx.device)
+            found, _ = image_metrics(fake, self.data, self.feature_setting(), self.ctx.device,
+                                     split=getattr(self.ctx, "eval_split", "train"))
             return found
         from evaluation.prdc import compute_prdc
 
@@ -337,7 +332,7 @@ class SimplicialGAN(AdversarialMethod):
         """The data set's reference classifier (labels G(z) for the latent diagnostics)."""
         if self._classifier is None:
             from evaluation.errors import FeatureExtractorError
-            from trainables.evaluate_images import build_extractor, classifier_family
+            from trainables.scoring.images import build_extractor, classifier_family
 
             family = classifier_family(self.data)
             if family is None:

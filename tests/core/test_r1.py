@@ -9,9 +9,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from trainables.context import RunContext
+from trainables.core.context import RunContext
+from trainables.core.losses import d_loss, r1_penalty
 from trainables.data import load_dataset
-from trainables.losses import d_loss, r1_penalty
 from trainables.registry import get_method
 
 
@@ -37,9 +37,9 @@ def small(trainer: str, gamma: float, tmp_path):
     if trainer == "selfcond_gan":
         method |= {"k": 4, "cluster_subset": 300, "kmeans_restarts": 1}
     elif trainer == "pgmgan":
-        method |= {"k": 4, "partition_init": "kmeans", "partition_kmeans_restarts": 1,
-                   "partition_steps": 10, "partition_subset": 300, "partition_blocks": 1,
-                   "partition_hidden": 8, "partition_cache": str(tmp_path)}
+        method |= {"k": 4, "partition.init": "kmeans", "partition.kmeans_restarts": 1,
+                   "partition.steps": 10, "partition.subset": 300, "partition.blocks": 1,
+                   "partition.hidden": 8, "partition.cache": str(tmp_path)}
     cls = get_method(trainer)
     return cls(cls.Config.model_validate(method), data, RunContext(torch.device("cpu"), seed=0))
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+from trainables.core.streams import stream_seed
+
 
 @dataclass
 class RunContext:
@@ -16,15 +18,20 @@ class RunContext:
     rank: int = 0
     world_size: int = 1
     artifact_dir: Path | None = None
+    # The study's folder for cached stages (PGMGAN's partitions), shared by its trials.
+    stage_dir: Path | None = None
     # The run's FID/PR/DC feature extractor (LoopConfig.eval_features): methods that compute
     # image metrics themselves (simplicial's τ sweep) use the same one.
     eval_features: str = "auto"
+    eval_split: str = "train"  # the real reference's split (LoopConfig.eval_split)
+    # A checkpoint's state follows at once (trainables.restore): stages it holds are not built.
+    restoring: bool = False
     # Draws data indices and latents on this rank; its state is checkpointed for exact resume.
     generator: torch.Generator = field(init=False)
 
     def __post_init__(self) -> None:
         self.generator = torch.Generator(device="cpu")
-        self.generator.manual_seed(self.seed * 1000 + self.rank)
+        self.generator.manual_seed(stream_seed(self.seed, "train", self.rank))
 
     @property
     def distributed(self) -> bool:

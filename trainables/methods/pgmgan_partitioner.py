@@ -4,7 +4,7 @@ Pipeline (paper Sec. 4.2): representation → k-NN graph → partitioner trainin
 - Vector (2D) data: the paper skips representation learning, the representation is the point
   and S is `LipschitzResNet` (bi-Lipschitz residual blocks + a linear head to k logits), so the
   guide built on its logits has no local optima (Theorem 3).
-- Images: a SimCLR encoder (`trainables.simclr`, its own cached stage, shared by every k) gives
+- Images: a SimCLR encoder (`pgmgan_simclr`, its own cached stage, shared by every k) gives
   h(x); the k-NN graph is built on h and S(x) = LipschitzResNet(√F · h(x)/‖h(x)‖) with the
   encoder frozen (`ImagePartitioner`). The paper's S is instead a 20-block convolutional
   i-ResNet on the pixels trained end to end; here only the Lipschitz part is trained, on the
@@ -41,7 +41,6 @@ import math
 import os
 import tempfile
 import time
-import weakref
 from pathlib import Path
 from typing import Any, Literal
 
@@ -51,25 +50,33 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.nn import functional as F
 
-from trainables import clustering
+from trainables.core import kmeans, streams
 from trainables.data import DataBundle
+from trainables.methods.pgmgan_simclr import SimCLRSettings, build_encoder, embed, train_simclr
 from trainables.networks.lipschitz import LipschitzResNet
-from trainables.simclr import SimCLRSettings, build_encoder, embed, train_simclr
 
 CACHE_ENV = "STUDY_PARTITION_CACHE"
 DEFAULT_CACHE = Path("~/.cache/gan-mode-study/partitions")
-STUDY_STAGES = "stages"  # <study folder>/stages: the study storage's home of cached stages
 FORMAT = 2  # bump when the stored payload or the training changes meaning
-_FINGERPRINTS: dict[int, str] = {}  # id(tensor) → content hash, dropped with the tensor
 
 
 class PartitionSettings(BaseModel):
-    """Everything that changes the partition (and so the cache key)."""
+    """The partitioner stage's settings (PGMGAN's `partition: {...}` / `partition.<name>`);
+    all but `labels` and `cache` change the partition (and so the cache key)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    labels: Literal["learned", "random"] = Field(
+        "learned", description="random: a fixed random partition (the paper's ablation: no "
+        "partitioner, so no guide and no rejection)")
+    cache: str | None = Field(
+        None, description="cache folder; else $STUDY_PARTITION_CACHE, else the study's stages/")
     loss: Literal["paper", "scan"] = "paper"
-    init: Literal["scratch", "kmeans"] = "scratch"
+    # k-means (imitated by the Lipschitz MLP) is what the authors did for 2D data; Eq. 5 trained
+    # from scratch collapsed to 2 of 25 partitions on the grid here (NMI 0.35), β being its only
+    # force against one big partition. `scratch` is the paper's loss-only route, which `auto`
+    # takes for images (k-NN graph on the SimCLR representation).
+    init: Literal["auto", "scratch", "kmeans"] = "auto"
     alpha: float = Field(5.0, ge=0, description="Eq. 5 per-sample entropy penalty")
     beta: float = Field(1e-3, ge=0, description="Eq. 5 entropy-of-the-mean bonus")
     scan_entropy_weight: float = Field(5.0, ge=0)
@@ -87,6 +94,16 @@ class PartitionSettings(BaseModel):
     layers: int = Field(2, ge=1, description="linear maps per residual block")
     coeff: float = Field(0.9, gt=0, lt=1, description="spectral-norm bound per linear map")
     activation: Literal["elu", "leaky_relu"] = "elu"
+
+    def resolved(self, vector_data: bool) -> PartitionSettings:
+        """`init: auto` made concrete: k-means for vectors, the graph loss for images."""
+        if self.init != "auto":
+            return self
+        return self.model_copy(update={"init": "kmeans" if vector_data else "scratch"})
+
+    def key_fields(self) -> dict[str, Any]:
+        """What the cache key covers: every setting that changes the partition."""
+        return self.model_dump(exclude={"labels", "cache"})
 
 
 def build_partitioner(
@@ -134,26 +151,15 @@ def build_for(
     return build_image_partitioner(data.x.shape[1], k, s, simclr or SimCLRSettings())
 
 
-def resolve_cache_dir(option: str | None, study_dir: str | Path | None = None) -> Path:
-    """The option, else $STUDY_PARTITION_CACHE, else `<study_dir>/stages` (the study storage,
-    shared by the study's trials), else ~/.cache/gan-mode-study/partitions."""
+def resolve_cache_dir(option: str | None, stage_dir: str | Path | None = None) -> Path:
+    """The option, else $STUDY_PARTITION_CACHE, else the study's stage folder (passed by the
+    study: its trials share it), else ~/.cache/gan-mode-study/partitions."""
     raw = option or os.environ.get(CACHE_ENV)
     if raw:
         return Path(raw).expanduser()
-    if study_dir is not None:
-        return Path(study_dir) / STUDY_STAGES
+    if stage_dir is not None:
+        return Path(stage_dir)
     return DEFAULT_CACHE.expanduser()
-
-
-def data_fingerprint(data: DataBundle) -> str:
-    """SHA-256 of the data's content: it stands in for the loader options (n, std, seed,
-    subset...), which the bundle does not carry. Memoised per tensor (images take a while)."""
-    x = data.x
-    if id(x) not in _FINGERPRINTS:
-        digest = hashlib.sha256(x.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
-        _FINGERPRINTS[id(x)] = digest
-        weakref.finalize(x, _FINGERPRINTS.pop, id(x), None)
-    return _FINGERPRINTS[id(x)]
 
 
 def _digest(blob: dict[str, Any]) -> str:
@@ -164,8 +170,8 @@ def cache_key(
     data: DataBundle, k: int, seed: int, s: PartitionSettings,
     simclr: SimCLRSettings | None = None,
 ) -> str:
-    blob = {"format": FORMAT, "dataset": data.name, "content": data_fingerprint(data), "k": k,
-            "seed": seed, "settings": s.model_dump()}
+    blob = {"format": FORMAT, "dataset": data.name, "content": data.fingerprint, "k": k,
+            "seed": seed, "settings": s.resolved(data.x.dim() == 2).key_fields()}
     if simclr is not None:
         blob["simclr"] = simclr.model_dump()
     return _digest(blob)
@@ -173,7 +179,7 @@ def cache_key(
 
 def simclr_key(data: DataBundle, seed: int, s: SimCLRSettings) -> str:
     return _digest({"format": FORMAT, "stage": "simclr", "dataset": data.name,
-                    "content": data_fingerprint(data), "seed": seed, "settings": s.model_dump()})
+                    "content": data.fingerprint, "seed": seed, "settings": s.model_dump()})
 
 
 # ---- losses (pure functions of the partitioner's probabilities) -----------------------------
@@ -224,7 +230,7 @@ def train_partitioner(
     info: dict[str, Any] = {}
     loss = torch.tensor(float("nan"))
     if s.init == "kmeans":
-        km = clustering.kmeans(x, k, restarts=s.kmeans_restarts, generator=gen,
+        km = kmeans.kmeans(x, k, restarts=s.kmeans_restarts, generator=gen,
                                max_iter=s.kmeans_iters)
         target = km.assign
         info["kmeans_inertia"] = float(km.inertia)
@@ -318,14 +324,14 @@ def representation_for(
     if payload is not None:
         info = dict(payload["info"]) | {"simclr_cached": True, "simclr_key": key}
         return payload["features"], payload["encoder"], info
-    gen = torch.Generator().manual_seed(seed * 7919 + 43)
+    gen = streams.generator(seed, "simclr.subset")
     x = data.x.detach().float().cpu()
     if s.subset is not None and s.subset < len(x):
         x_train = x[torch.randperm(len(x), generator=gen)[: s.subset]]
     else:
         x_train = x
     with torch.random.fork_rng(devices=[]):  # seeded init (on the CPU) without moving the
-        torch.manual_seed(seed * 7919 + 31)  # caller's RNG
+        torch.manual_seed(streams.stream_seed(seed, "simclr.init"))  # caller's RNG
         enc, info = train_simclr(x_train, s, gen, device)
     features = embed(enc, x, device)
     state = {name: t.detach().cpu().clone() for name, t in enc.state_dict().items()}
@@ -359,6 +365,7 @@ def partition_for(
     if k > len(data.x):
         raise ValueError(f"k={k} partitions but only {len(data.x)} points in {data.name}")
     simclr = (simclr or SimCLRSettings()) if is_image else None
+    settings = settings.resolved(vector_data=not is_image)
     folder = Path(cache_dir) if cache_dir else resolve_cache_dir(None)
     key = cache_key(data, k, seed, settings, simclr)
     path = folder / f"{key}.pt"
@@ -375,13 +382,13 @@ def partition_for(
         x_all = representation_scale(feats.float())
     else:
         x_all = data.x.detach().float().cpu()
-    gen = torch.Generator().manual_seed(seed * 7919 + 17)
+    gen = streams.generator(seed, "partition.subset")
     subset = torch.randperm(len(x_all), generator=gen)[: min(settings.subset, len(x_all))]
     nbrs = None
     if settings.init == "scratch" or (is_image and data.y is not None):
         nbrs = knn_graph(x_all[subset].numpy(), settings.neighbours)
     with torch.random.fork_rng(devices=[]):  # seeded init without moving the caller's RNG
-        torch.manual_seed(seed * 7919 + 29)
+        torch.manual_seed(streams.stream_seed(seed, "partition.init"))
         head, info = train_partitioner(x_all[subset], k, settings, gen, nbrs)
     labels = label_points(head, x_all).long()
     net: nn.Module = head

@@ -3,7 +3,7 @@ papers/latent_structure_clustering_nemgan.txt): a multimodal latent with learnab
 an inverter h trained with G, and prior learning from sparse labels.
 
 - Latent (C1): z = one-hot(y) + ν, ν ~ U[-w, w]^d, y ~ softmax(α) through the reparameterised
-  uniform (`trainables.nemgan_prior`). `priors`: `uniform`, `data` (the data set's class
+  uniform (`trainables.methods.nemgan_prior`). `priors`: `uniform`, `data` (the data set's class
   frequencies, the paper's "matched" priors), a list (given), or `learned`.
 - Inverter (C2): h(x) → (ẑ, mode logits); G and h minimise the adversarial loss plus
   `inverter_weight` × (cross-entropy(h_y(G(z)), y) + `inverter_z_weight` × ‖h_z(G(z)) − z‖²)
@@ -40,10 +40,11 @@ from pydantic import Field, field_validator, model_validator
 from torch import nn
 from torch.nn import functional as F
 
-from trainables import nemgan_prior as npr
+from trainables.core import streams
+from trainables.core.losses import d_loss, g_loss, gradient_penalty
+from trainables.core.method import AdversarialMethod, MethodConfig, d_logits, eval_mode
 from trainables.data import DataBundle, DatasetError
-from trainables.losses import d_loss, g_loss, gradient_penalty
-from trainables.method import AdversarialMethod, MethodConfig, d_logits, eval_mode
+from trainables.methods import nemgan_prior as npr
 from trainables.networks.nemgan_conv import build_inverter
 from trainables.networks.select import build_pair, is_vector_data
 
@@ -143,14 +144,14 @@ class LatentPrior(nn.Module):
 def held_out_split(data: DataBundle) -> DataBundle | None:
     """The test split of the data set `data` was loaded from (through `load_dataset`), or None
     when it has no test split (or was built by hand)."""
-    from trainables.data import load_dataset
+    from trainables.data.registry import split_of
 
     args = data.info.get("load_args")
     if not args or args["split"] != "train":
         return None
     try:
-        return load_dataset(args["name"], root=args["root"], split="test", **args["options"])
-    except (DatasetError, TypeError):
+        return split_of(data, "test")
+    except DatasetError:
         return None
 
 
@@ -186,7 +187,7 @@ class NEMGAN(AdversarialMethod):
         if self.learned:
             self._split_labelled(cfg, data)
         # Evaluation draws from its own stream so it never shifts the training latents.
-        self.eval_gen = torch.Generator().manual_seed(ctx.seed * 7919 + 17)
+        self.eval_gen = streams.generator(ctx.seed, "method_eval")
         self._test: DataBundle | None = None
         self._test_loaded = False
 
@@ -430,7 +431,8 @@ class NEMGAN(AdversarialMethod):
             return logits.argmax(dim=1).numpy()
         from sklearn.cluster import KMeans
 
-        km = KMeans(self.k, n_init=10, random_state=self.ctx.seed)
+        seed = streams.stream_seed(self.ctx.seed, "cluster_eval", bits=32)
+        km = KMeans(self.k, n_init=10, random_state=seed)
         return km.fit_predict(z_hat.double().numpy())
 
     def eval_data(self) -> tuple[torch.Tensor, torch.Tensor | None, bool]:
@@ -440,7 +442,7 @@ class NEMGAN(AdversarialMethod):
             self._test, self._test_loaded = held_out_split(self.data), True
         data = self._test if self._test is not None else self.data
         n = min(self.cfg.eval_test_samples, len(data.x))
-        idx = torch.randperm(len(data.x), generator=torch.Generator().manual_seed(5))[:n]
+        idx = torch.randperm(len(data.x), generator=streams.generator(0, "eval_subset"))[:n]
         y = data.y[idx] if data.y is not None else None
         return data.x[idx], y, self._test is not None
 

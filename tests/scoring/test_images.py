@@ -19,12 +19,12 @@ from evaluation.features import get_extractor, register_classifier
 from evaluation.fid import fid_from_features
 from evaluation.modes import mode_metrics
 from evaluation.stats_cache import STATS_CACHE_ENV
-from trainables.context import RunContext
+from trainables.core.context import RunContext
+from trainables.core.method import GANMethod, MethodConfig
 from trainables.data import DataBundle, load_dataset
 from trainables.data.images import image_bundle
-from trainables.evaluate import evaluate
-from trainables.evaluate_images import ChannelAdapter, resolve_features
-from trainables.method import GANMethod, MethodConfig
+from trainables.scoring.evaluate import evaluate
+from trainables.scoring.images import ChannelAdapter, resolve_features
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N_REAL, N_FAKE = 1000, 500
@@ -256,3 +256,32 @@ def test_stacked_mnist_per_channel_features_and_1000_modes(env, shared_datasets,
         align_corners=False).clamp(-1, 1)).argmax(1).reshape(20, 3)
     assert joint.shape == (20, 1000)
     assert torch.equal(joint.argmax(1), per @ torch.tensor([100, 10, 1]))
+
+
+def test_the_reference_split_is_the_specs_and_kid_scores_against_it(env):
+    """eval_split test: FID, PR/DC and KID against the data set's test split, recorded in the
+    protocol; the training split gives other numbers from the same samples."""
+    from evaluation.kid import kid
+    from trainables.scoring.images import real_subset
+
+    train = load_dataset("digits", split="train")
+    test = load_dataset("digits", split="test")
+    noise = torch.randn(100, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    fake = train.x[:100] + 0.1 * noise
+    on_test = evaluate(StandIn(train, fake), train, 100, 10, env / "test", "raw", split="test")
+    on_train = evaluate(StandIn(train, fake), train, 100, 10, env / "train", "raw")
+    proto = json.loads((env / "test" / "protocol.json").read_text())
+    assert proto["split"] == "test" and proto["n_real"] == len(test.x)
+    real = test.x.flatten(1)
+    assert on_test["fid"] == pytest.approx(fid_from_features(real, fake.flatten(1))["fid"],
+                                           rel=1e-6)
+    ref = real[real_subset(test, 100)]
+    assert on_test["kid_mean"] == kid(ref, fake.flatten(1))["kid_mean"]
+    assert "cubic polynomial kernel, 100 subsets of 100" in proto["kid"]
+    assert on_train["fid"] != on_test["fid"] and on_train["kid_mean"] != on_test["kid_mean"]
+
+
+def test_a_missing_split_is_named(env, mnist):
+    data = _subset(mnist, 0, 100)  # built by hand: only its own (training) split is known
+    with pytest.raises(Exception, match="built by hand, so its 'test' split is unknown"):
+        evaluate(StandIn(data, mnist.x[:50]), data, 50, 10, None, split="test")

@@ -35,9 +35,9 @@ import torch
 import torch.distributed as dist
 from pydantic import Field
 
-from trainables import clustering
-from trainables.losses import g_loss
-from trainables.method import AdversarialConfig, AdversarialMethod, eval_mode
+from trainables.core import kmeans, streams
+from trainables.core.losses import g_loss
+from trainables.core.method import AdversarialConfig, AdversarialMethod, eval_mode
 from trainables.networks.select import build_pair, is_vector_data
 
 # Paper Sec. 4.1 (Stacked MNIST and CIFAR-10, DCGAN); the authors' configs/*/selfcondgan.yaml agree.
@@ -112,7 +112,7 @@ class SelfCondGAN(AdversarialMethod):
 
     def _shared_generator(self, step: int) -> torch.Generator:
         """Same stream on every rank and on resume: seeded by (seed, step), not by rank."""
-        return torch.Generator().manual_seed(self.ctx.seed * 1_000_003 + step + 7)
+        return streams.generator(self.ctx.seed, "recluster", step)
 
     def _chunk_rows(self) -> int:
         per_row = max(1, self.data.x[0].numel())
@@ -135,7 +135,7 @@ class SelfCondGAN(AdversarialMethod):
 
     def nearest_centre(self, rows: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
         """Label of each data[rows] by nearest centre; only one chunk of features at a time."""
-        labels = [clustering.assign_to_centres(f, centres.to(f.device))[0].cpu()
+        labels = [kmeans.assign_to_centres(f, centres.to(f.device))[0].cpu()
                   for f in self._feature_chunks(rows)]
         return torch.cat(labels) if labels else torch.empty(0, dtype=torch.long)
 
@@ -194,7 +194,7 @@ class SelfCondGAN(AdversarialMethod):
         centres = torch.empty(self.k, feats.shape[1], device=feats.device)
         if self.ctx.rank == 0:
             old = None if self.assign is None else self.assign[idx].to(feats.device)
-            res = clustering.recluster(
+            res = kmeans.recluster(
                 feats, self.k, old, self.cfg.kmeans_restarts, self.cfg.matching, gen,
                 self.cfg.kmeans_iters,
             )
@@ -226,13 +226,13 @@ class SelfCondGAN(AdversarialMethod):
         with eval_mode(self.d):
             feats = self.d.features(x).flatten(1).double()
         centres = self.centres.double().to(feats.device)
-        labels, _ = clustering.assign_to_centres(feats, centres)
+        labels, _ = kmeans.assign_to_centres(feats, centres)
         sums = torch.zeros_like(centres).index_add_(0, labels, feats)
         counts = torch.bincount(labels, minlength=self.k).double().to(feats.device)
         if self.ctx.distributed:
             dist.all_reduce(sums)
             dist.all_reduce(counts)
-        _, new, total = clustering.online_kmeans_update(
+        _, new, total = kmeans.online_kmeans_update(
             feats, centres, self.online_counts.to(feats.device), sums, counts
         )
         self.centres, self.online_counts = new.float(), total.cpu()
@@ -280,7 +280,7 @@ class SelfCondGAN(AdversarialMethod):
             return None
         sizes = self.sizes()
         order = sizes.argsort(descending=True, stable=True)[: min(max_rows, self.k)]
-        gen = torch.Generator().manual_seed(self.ctx.seed + 99_991)
+        gen = streams.generator(self.ctx.seed, "figure")
         z = torch.randn(n_per_row, self.cfg.latent_dim, generator=gen).to(self.ctx.device)
         rows = len(order)
         c = order.to(self.ctx.device).repeat_interleave(n_per_row)

@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils import parametrize
 
+from trainables.core.losses import gradient_penalty
 from trainables.data import DataBundle
-from trainables.losses import gradient_penalty
 from trainables.networks.select import build_pair
 
 # (network, image shape, data set name): every shape each builder supports.
@@ -161,7 +161,7 @@ def test_sngan_checkpoint_round_trip_keeps_outputs():
 
 
 def test_sngan_discriminator_fits_pgmgan_projection_head():
-    from trainables.pgmgan import ProjectionDiscriminator
+    from trainables.methods.pgmgan import ProjectionDiscriminator
 
     _, base = tiny_pair("sngan_resnet", (3, 48, 48), "stl10", d_out=1)
     d = ProjectionDiscriminator(base, K).eval()
@@ -342,7 +342,7 @@ def test_d_step_scores_fakes_as_g_step_does(case):
     """In train mode the D step's fake logits equal D on the fakes alone, which is what G's step
     sees. A D with batch norm on one mixed real+fake batch breaks this (it separates the two by the
     batch statistics, so both players' losses fall to zero and G learns nothing)."""
-    from trainables.method import d_logits, has_batch_norm
+    from trainables.core.method import d_logits, has_batch_norm
 
     _, d = tiny_pair(*case, n_classes=0, d_out=1)
     d.train()

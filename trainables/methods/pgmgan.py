@@ -1,28 +1,28 @@
 """PGMGAN (Armandpour et al., CVPR 2021): partition-guided mixture of generators.
 
-1. A space partitioner S splits the data into k partitions (`trainables.partitioner`, a cached
-   stage computed before training; its labels are fixed for the run).
+1. A space partitioner S splits the data into k partitions (`pgmgan_partitioner`, a cached stage
+   computed before training; its labels are fixed for the run).
 2. A mixture of generators G_i sharing every weight but the partition embedding: for the toy MLP
    that is ToyGenerator(n_classes=k), whose one-hot input feeds the first FC layer, i.e. a learned
    per-partition embedding. The discriminator is a projection discriminator on the toy D's last
    hidden layer h: D(x, i) = linear(h) + Embed(i)·h (the paper's Tables 6–7 head).
 3. G loss = adversarial + λ(t)·mean R_i(G_i(z)) (Eq. 8), R_i the guide on the frozen S's logits
-   (`trainables.guide`), λ annealed (paper: linear 6.0 → 1e-4).
+   (`trainables.methods.pgmgan_guide`), λ annealed (paper: linear 6.0 → 1e-4).
 4. Real batches carry their point's partition; G's partitions are drawn in proportion to their
    sizes; 4 D steps per G step, Adam β = (0, 0.999), hinge loss (the authors' code).
 5. Sampling returns only samples with R_i = 0 (argmax S = i): rejected draws are redrawn until
    every slot is accepted, failing past `max_draw_factor`·n draws; the fraction of draws
    accepted is reported as `acceptance_rate`.
 
-Ablations (paper Sec. 5): `partition_labels: random` (a fixed random partition: no partitioner,
+Ablations (paper Sec. 5): `partition.labels: random` (a fixed random partition: no partitioner,
 so no guide and no rejection) and λ = 0 (`lambda_start = lambda_end = 0`: Partition+GAN).
 
-Images: the partitioner stage learns a SimCLR representation first (`trainables.simclr`) and
-S is the bi-Lipschitz residual MLP on it (`trainables.partitioner.ImagePartitioner`); G and D are
+Images: the partitioner stage learns a SimCLR representation first (`pgmgan_simclr`) and S is the
+bi-Lipschitz residual MLP on it (`pgmgan_partitioner.ImagePartitioner`); G and D are
 a registered pair built with n_classes = k (`sngan_resnet`: the paper's Tables 6–7, conditional
 BN in G; `dcgan` with `network_options: {cond: bn}` for Stacked MNIST), D wrapped as the
 projection discriminator. The stage is cached in the study storage (`stages/` in the study
-folder) unless `partition_cache` or $STUDY_PARTITION_CACHE name another folder.
+folder) unless `partition.cache` or $STUDY_PARTITION_CACHE name another folder.
 
 Distributed: rank 0 computes (or loads) the partition and broadcasts labels, partitioner weights
 and facts to the other ranks, so every rank trains on the same partition and only rank 0 needs
@@ -43,21 +43,21 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
-from trainables.guide import guide, in_partition, lam
-from trainables.losses import g_loss
-from trainables.method import AdversarialConfig, AdversarialMethod
-from trainables.networks.select import build_pair
-from trainables.partitioner import (
+from trainables.core import streams
+from trainables.core.losses import g_loss
+from trainables.core.method import AdversarialConfig, AdversarialMethod
+from trainables.methods.pgmgan_guide import guide, in_partition, lam
+from trainables.methods.pgmgan_partitioner import (
     PartitionSettings,
     build_for,
     partition_for,
     resolve_cache_dir,
 )
-from trainables.simclr import SimCLRSettings
+from trainables.methods.pgmgan_simclr import SimCLRSettings
+from trainables.networks.select import build_pair
 
 # The study driver puts each trial's artifacts in <study folder>/artifacts/<trial id>; the
-# partition stage then goes to <study folder>/stages (see trainables.partitioner).
-ARTIFACTS_DIR = "artifacts"
+# partition stage then goes to <study folder>/stages (see trainables.methods.pgmgan_partitioner).
 
 
 class SamplingError(RuntimeError):
@@ -89,48 +89,16 @@ class PGMGANConfig(AdversarialConfig):
     # The code's λ = max(1e-4, 6 − 1.2e-4·t) reaches its floor after 50k G steps.
     lambda_length: int = Field(50_000, ge=1, description="G steps from start to end")
     guide_reduce: Literal["sum", "mean"] = "sum"
-    partition_labels: Literal["learned", "random"] = "learned"
     rejection: bool = True
     max_draw_factor: float = Field(
         200.0, ge=1, description="sampling with rejection draws at most this many times the "
         "samples asked for, then fails naming the acceptance rate")
     sample_chunk: int = Field(500, ge=1, description="samples per G / S call when sampling")
-    # The partitioner stage (see trainables.partitioner.PartitionSettings).
-    partition_loss: Literal["paper", "scan"] = "paper"
-    # k-means (imitated by the Lipschitz MLP) is what the authors did for 2D data; Eq. 5 trained
-    # from scratch collapsed to 2 of 25 partitions on the grid here (NMI 0.35), β being its only
-    # force against one big partition. `scratch` is the paper's loss-only route, which `auto`
-    # takes for images (k-NN graph on the SimCLR representation).
-    partition_init: Literal["auto", "scratch", "kmeans"] = "auto"
-    partition_alpha: float = Field(5.0, ge=0)
-    partition_beta: float = Field(1e-3, ge=0)
-    partition_neighbours: int = Field(20, ge=1)
-    partition_subset: int = Field(10_000, ge=1)
-    partition_steps: int = Field(2000, ge=0)
-    partition_batch: int = Field(256, ge=1)
-    partition_lr: float = Field(1e-3, gt=0)
-    partition_kmeans_restarts: int = Field(100, ge=1)
-    partition_blocks: int = Field(4, ge=1)
-    partition_hidden: int = Field(64, ge=1)
-    partition_coeff: float = Field(0.9, gt=0, lt=1)
-    partition_cache: str | None = Field(
-        None, description="cache folder; else $STUDY_PARTITION_CACHE, else the study's stages/"
-    )
-    # SimCLR pretext for images (trainables.simclr.SimCLRSettings; paper App. C: 500 epochs,
-    # SGD 0.4 cosine, momentum 0.9, weight decay 3e-5, batch 400).
-    simclr_steps: int = Field(5000, ge=0)
-    simclr_batch: int = Field(400, ge=2)
-    simclr_lr: float = Field(0.4, gt=0)
-    simclr_weight_decay: float = Field(3e-5, ge=0)
-    simclr_temperature: float = Field(0.1, gt=0)
-    simclr_width: int = Field(32, ge=1)
-    simclr_blocks: int = Field(1, ge=1)
-    simclr_proj_dim: int = Field(128, ge=1)
-    simclr_subset: int | None = Field(None, ge=2)
-    simclr_crop_min: float = Field(0.2, gt=0, le=1)
-    simclr_jitter: float = Field(0.5, ge=0, description="colour-distortion strength (0: off)")
-    simclr_gray_p: float = Field(0.2, ge=0, le=1)
-    simclr_flip: bool = True
+    # The partitioner stage and, for images, its SimCLR representation (paper App. C: 500 epochs,
+    # SGD 0.4 cosine, momentum 0.9, weight decay 3e-5, batch 400): `partition.<name>`,
+    # `simclr.<name>` in specs and search spaces.
+    partition: PartitionSettings = Field(default_factory=PartitionSettings)
+    simclr: SimCLRSettings = Field(default_factory=SimCLRSettings)
 
     @model_validator(mode="after")
     def _check_schedule(self) -> PGMGANConfig:
@@ -138,28 +106,6 @@ class PGMGANConfig(AdversarialConfig):
             if min(self.lambda_start, self.lambda_end) <= 0:
                 raise ValueError("lambda_schedule exponential needs lambda_start, lambda_end > 0")
         return self
-
-    def partition_settings(self, vector_data: bool = True) -> PartitionSettings:
-        init = self.partition_init
-        if init == "auto":
-            init = "kmeans" if vector_data else "scratch"
-        return PartitionSettings(
-            loss=self.partition_loss, init=init, alpha=self.partition_alpha,
-            beta=self.partition_beta, neighbours=self.partition_neighbours,
-            subset=self.partition_subset, steps=self.partition_steps, batch=self.partition_batch,
-            lr=self.partition_lr, kmeans_restarts=self.partition_kmeans_restarts,
-            blocks=self.partition_blocks, hidden=self.partition_hidden,
-            coeff=self.partition_coeff,
-        )
-
-    def simclr_settings(self) -> SimCLRSettings:
-        return SimCLRSettings(
-            steps=self.simclr_steps, batch=self.simclr_batch, lr=self.simclr_lr,
-            weight_decay=self.simclr_weight_decay, temperature=self.simclr_temperature,
-            width=self.simclr_width, blocks=self.simclr_blocks, proj_dim=self.simclr_proj_dim,
-            subset=self.simclr_subset, crop_min=self.simclr_crop_min, jitter=self.simclr_jitter,
-            gray_p=self.simclr_gray_p, flip=self.simclr_flip,
-        )
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -215,20 +161,21 @@ class PGMGAN(AdversarialMethod):
     # ---- partition -------------------------------------------------------------------------
 
     def cache_dir(self) -> Path:
-        art = self.ctx.artifact_dir
-        study = art.parent.parent if art is not None and art.parent.name == ARTIFACTS_DIR else None
-        return resolve_cache_dir(self.cfg.partition_cache, study)
+        return resolve_cache_dir(self.cfg.partition.cache, self.ctx.stage_dir)
 
     def _make_partition(self) -> torch.Tensor:
         n = len(self.data.x)
-        if self.cfg.partition_labels == "random":
-            gen = torch.Generator().manual_seed(self.ctx.seed * 1_000_003 + 11)
+        if self.cfg.partition.labels == "random":
+            gen = streams.generator(self.ctx.seed, "random_partition")
             return torch.randint(self.k, (n,), generator=gen)
+        if getattr(self.ctx, "restoring", False):  # labels and S come with the checkpoint
+            self.partition_info = {"restored": True}
+            return torch.zeros(n, dtype=torch.long)
         got: list[Any] = [None]
         if self.ctx.rank == 0:
             got[0] = partition_for(
-                self.data, self.k, self.ctx.seed, self.cfg.partition_settings(self.vector_data),
-                self.cache_dir(), None if self.vector_data else self.cfg.simclr_settings(),
+                self.data, self.k, self.ctx.seed, self.cfg.partition, self.cache_dir(),
+                None if self.vector_data else self.cfg.simclr,
                 device=self.ctx.device,
             )
         if self.ctx.distributed:  # the other ranks wait here while rank 0 computes
@@ -239,8 +186,8 @@ class PGMGAN(AdversarialMethod):
         return labels.long().cpu()
 
     def _set_partitioner(self, state: dict[str, torch.Tensor]) -> None:
-        simclr = None if self.vector_data else self.cfg.simclr_settings()
-        net = build_for(self.data, self.k, self.cfg.partition_settings(self.vector_data), simclr)
+        simclr = None if self.vector_data else self.cfg.simclr
+        net = build_for(self.data, self.k, self.cfg.partition.resolved(self.vector_data), simclr)
         net.load_state_dict(state)
         net.eval().requires_grad_(False)  # frozen: the guide only passes gradients to G
         self.partitioner = net.to(self.ctx.device)
@@ -362,7 +309,7 @@ class PGMGAN(AdversarialMethod):
         order = order[sizes[order] > 0]
         if len(order) == 0:
             return None
-        gen = torch.Generator().manual_seed(self.ctx.seed + 99_991)
+        gen = streams.generator(self.ctx.seed, "figure")
         labels, rows = [], []
         for i in order.tolist():
             c = torch.full((n_per_row,), i, dtype=torch.long, device=self.ctx.device)

@@ -1,7 +1,7 @@
 """Evaluation at the loop's cadence: samples → metrics from the evaluation package, plots.
 
-Toy and mixture data here; image data in `trainables.evaluate_images` (FID, PR/DC, IS, modes,
-sample grid). Every kind: the per-condition figure when the method has conditions.
+Toy and mixture data here; image data in `trainables.scoring.images` (FID, PR/DC, IS, modes);
+figures in `trainables.scoring.figures`.
 """
 
 from __future__ import annotations
@@ -12,13 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from trainables.core.method import GANMethod
 from trainables.data import DataBundle
-from trainables.method import GANMethod
-
-# (n_per_row, max_rows) asked of `sample_by_condition`: a Figure-1 block of image rows; for
-# 2D points enough per condition to show its shape, up to Self-Cond's k = 50 clusters.
-CONDITION_ROWS_IMAGE = (10, 10)
-CONDITION_ROWS_2D = (100, 50)
+from trainables.scoring.figures import conditions_figure, plot_scatter, save_sample_grid
 
 # How the toy metrics are computed (recorded with every trial's results).
 TOY_PROTOCOL = {
@@ -81,7 +77,7 @@ def write_protocol(artifact_dir: Path, data: DataBundle, n_samples: int,
 
 def evaluate(
     method: GANMethod, data: DataBundle, n_samples: int, step: int, artifact_dir: Path | None,
-    features: str = "auto",
+    features: str = "auto", split: str = "train",
 ) -> dict[str, float]:
     kind = data.info.get("kind")
     metrics: dict[str, float] = {}
@@ -90,11 +86,11 @@ def evaluate(
     samples = method.sample(n_samples).detach().cpu()
     new_protocol = artifact_dir is not None and not (artifact_dir / "protocol.json").exists()
     if kind == "image":
-        from trainables.evaluate_images import image_metrics, save_sample_grid
+        from trainables.scoring.images import image_metrics
 
         ctx = getattr(method, "ctx", None)
         device = ctx.device if ctx is not None else "cpu"
-        found, proto = image_metrics(samples, data, features, device)
+        found, proto = image_metrics(samples, data, features, device, split=split)
         metrics.update(found)
         if artifact_dir is not None:
             if new_protocol:
@@ -111,72 +107,3 @@ def evaluate(
         conditions_figure(method, data, artifact_dir / f"conditions_step{step:07d}.png", step)
     metrics.update(method.evaluate(step))
     return {k: float(v) for k, v in metrics.items()}
-
-
-def conditions_figure(method: GANMethod, data: DataBundle, path: Path, step: int) -> Path | None:
-    """The method's samples per partition / cluster / latent mode (the papers' Figure 1): image
-    rows for images, one colour per condition for 2D points; None when it has no conditions."""
-    is_image = data.info.get("kind") == "image"
-    got = method.sample_by_condition(*(CONDITION_ROWS_IMAGE if is_image else CONDITION_ROWS_2D))
-    if got is None:
-        return None
-    rows, labels = got
-    rows = rows.detach().cpu()
-    if rows.ndim < 3 or len(labels) != rows.shape[0]:
-        raise ValueError(
-            f"{type(method).__name__}.sample_by_condition: expected (rows, n_per_row, ...) "
-            f"samples and one label per row, got shape {tuple(rows.shape)} and "
-            f"{len(labels)} labels"
-        )
-    if is_image:
-        from trainables.evaluate_images import plot_condition_rows
-
-        return plot_condition_rows(rows, list(labels), path, step)
-    if rows.shape[-1] != 2 or rows.ndim != 3:
-        return None  # points beyond 2D: no picture
-    return plot_condition_scatter(data.x.numpy(), rows.numpy(), list(labels), path, step)
-
-
-def plot_condition_scatter(real: np.ndarray, rows: np.ndarray, labels: list[str], path: Path,
-                           step: int) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(5, 4.2), dpi=100)
-    idx = np.random.default_rng(0).choice(len(real), size=min(len(real), 5000), replace=False)
-    ax.scatter(real[idx, 0], real[idx, 1], s=2, c="0.8", label="real")
-    cmap = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20" if len(rows) <= 20 else "hsv")
-    for i, (pts, label) in enumerate(zip(rows, labels, strict=True)):
-        color = cmap(i % cmap.N if len(rows) <= 20 else i / len(rows))
-        ax.scatter(pts[:, 0], pts[:, 1], s=3, color=color,
-                   label=label if len(rows) <= 20 else None)
-    ax.set_title(f"samples per condition, step {step}", fontsize=9)
-    ax.set_aspect("equal")
-    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), markerscale=3, fontsize=6)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def plot_scatter(real: np.ndarray, fake: np.ndarray, path: Path, step: int) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-    idx = np.random.default_rng(0).choice(len(real), size=min(len(real), 5000), replace=False)
-    ax.scatter(real[idx, 0], real[idx, 1], s=2, c="tab:blue", alpha=0.3, label="real")
-    ax.scatter(fake[:, 0], fake[:, 1], s=2, c="tab:red", alpha=0.5, label="generated")
-    ax.set_title(f"step {step}")
-    ax.legend(loc="upper right", markerscale=4, fontsize=7)
-    ax.set_aspect("equal")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path

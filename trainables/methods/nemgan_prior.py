@@ -27,6 +27,8 @@ from typing import Literal
 import torch
 from torch.nn import functional as F
 
+from trainables.core import streams
+
 MAX_HALF_WIDTH = 0.5  # w < 1/2 keeps the boxes around the one-hot vertices apart
 
 
@@ -133,6 +135,6 @@ def alpha_from_priors(priors: torch.Tensor) -> torch.Tensor:
 def labelled_subset(n: int, fraction: float, seed: int, minimum: int = 1) -> torch.Tensor:
     """Indices of the sparse labelled set W_s: ⌈fraction·n⌉ points (at least `minimum`), drawn
     with the run's seed so every rank and every resume picks the same set."""
-    g = torch.Generator().manual_seed(seed * 7_919 + 11)
+    g = streams.generator(seed, "labelled_subset")
     count = min(n, max(minimum, math.ceil(fraction * n)))
     return torch.randperm(n, generator=g)[:count].sort().values

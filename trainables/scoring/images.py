@@ -1,6 +1,5 @@
 """Image evaluation at the loop's cadence: FID, precision/recall/density/coverage, IS and mode
-histograms of generated images against the run's training images, plus the sample grid and the
-per-condition rows (the papers' Figure 1).
+histograms of generated images against the run's training images (figures: `scoring.figures`).
 
 Feature space (`eval_features`): "auto" is the data set's reference classifier
 `classifier:<family>` (mnist for MNIST, Stacked MNIST and the MNIST-based imbalanced sets,
@@ -25,13 +24,10 @@ log, `reverse_kl_log10`); Stacked MNIST: the 1000 modes of
 
 from __future__ import annotations
 
-import hashlib
 import warnings
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,12 +43,10 @@ PRDC_K = 5
 IS_SPLITS = 10
 FID_REAL_MIN = 10_000  # real images in the FID statistics (or every image, if fewer)
 REAL_SUBSET_SEED = 0
-SPLIT = "train"  # the reference is the bundle the run trains on
-GRID_SAMPLES = 64
+SPLIT = "train"  # default reference: the bundle the run trains on (eval_split: test)
 
 _FAMILIES = {"mnist": "mnist", "stacked_mnist": "mnist", "fashion_mnist": "fashion_mnist",
              "digits": "digits", "cifar10": "cifar10"}
-_FINGERPRINTS: dict[int, dict[int, str]] = {}  # id(data.x) → {n: hash}, dropped with the tensor
 _INCEPTION: dict[str, Extractor] = {}  # heavy to build: one per device and process
 
 
@@ -171,43 +165,30 @@ def real_subset(data: DataBundle, n: int) -> torch.Tensor:
     return torch.randperm(len(data.x), generator=g)[:n]
 
 
-def fingerprint(data: DataBundle, n: int) -> str:
-    """sha256 (16 hex) of the real images used: the cache key part that stands for the data
-    set's options, root and subset. Memoised per tensor."""
-    if id(data.x) not in _FINGERPRINTS:
-        # Keyed by id (tensors compare elementwise, so they cannot be dict keys); the entry
-        # goes with the tensor, so a later tensor at the same address never reads it.
-        _FINGERPRINTS[id(data.x)] = {}
-        weakref.finalize(data.x, _FINGERPRINTS.pop, id(data.x), None)
-    memo = _FINGERPRINTS[id(data.x)]
-    if n not in memo:
-        x = data.x[real_subset(data, n)].contiguous()
-        h = hashlib.sha256(f"{data.name}{tuple(x.shape)}{x.dtype}".encode())
-        h.update(x.numpy().tobytes())
-        memo[n] = h.hexdigest()[:16]
-    return memo[n]
-
-
 @dataclass
 class RealReference:
-    stats: FeatureStats  # FID statistics of n_real images
-    prdc_features: torch.Tensor  # (n_prdc, D)
-    radii: np.ndarray  # k-NN radii of prdc_features
-    key: str
-    files: list[str]
+    """Real samples held for PR/DC and their k-NN radii; image runs add the FID statistics of
+    n_real images and the cache files they came from."""
+
+    features: torch.Tensor  # (n_prdc, D)
+    radii: np.ndarray | torch.Tensor  # k-NN radii of features
+    stats: FeatureStats | None = None
+    key: str = ""
+    files: list[str] = field(default_factory=list)
 
 
 def real_reference(data: DataBundle, ex: Extractor, n_real: int, n_prdc: int,
-                   k: int = PRDC_K, cache: Any = None) -> RealReference:
-    """Real statistics from the cache, computed (and stored) only on a miss."""
+                   k: int = PRDC_K, cache: Any = None, split: str = SPLIT) -> RealReference:
+    """Real statistics of `data` (its `split` split) from the cache, computed (and stored)
+    only on a miss."""
     from evaluation.prdc import knn_radii
     from evaluation.stats_cache import StatsCache
 
     cache = cache or StatsCache()
     sha = ex.describe().get("weights_sha256")
-    key = f"{data.name}-{fingerprint(data, n_real)}"
-    fid_args = (key, SPLIT, ex.name, sha, n_real)
-    prdc_args = (f"{key}-prdc-k{k}", SPLIT, ex.name, sha, n_prdc)
+    key = f"{data.name}-{data.fingerprint[:16]}"
+    fid_args = (key, split, ex.name, sha, n_real)
+    prdc_args = (f"{key}-prdc-k{k}", split, ex.name, sha, n_prdc)
     fid_hit, prdc_hit = cache.load(*fid_args), cache.load(*prdc_args)
     need_fid = fid_hit is None
     need_prdc = prdc_hit is None or "features" not in prdc_hit[1]
@@ -227,7 +208,7 @@ def real_reference(data: DataBundle, ex: Extractor, n_real: int, n_prdc: int,
     else:
         prdc, radii = torch.from_numpy(prdc_hit[1]["features"]), prdc_hit[1][f"radii_k{k}"]
     files = [str(cache.path(*fid_args)), str(cache.path(*prdc_args))]
-    return RealReference(stats, prdc, radii, key, files)
+    return RealReference(prdc, radii, stats=stats, key=key, files=files)
 
 
 def mode_classifier(ex: Extractor, family: str | None, name: str, data: DataBundle,
@@ -273,23 +254,27 @@ def mode_stats(modes: np.ndarray, n_modes: int, priors: np.ndarray | None) -> di
 
 
 def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto",
-                  device: torch.device | str = "cpu",
-                  cache: Any = None) -> tuple[dict[str, float], dict[str, Any]]:
-    """Metrics of generated images (float NCHW in [-1, 1], on the CPU) and the protocol record."""
+                  device: torch.device | str = "cpu", cache: Any = None,
+                  split: str = SPLIT) -> tuple[dict[str, float], dict[str, Any]]:
+    """Metrics of generated images (float NCHW in [-1, 1], on the CPU) and the protocol record;
+    the real reference is the `split` split of the data set `data` came from."""
     from evaluation.fid import fid_from_stats
     from evaluation.inception_score import inception_score
+    from evaluation.kid import KID_SEED, KID_SUBSETS, kid
     from evaluation.prdc import compute_prdc
     from evaluation.protocol import metric_protocol
+    from trainables.data.registry import split_of
 
     if tuple(samples.shape[1:]) != tuple(data.x.shape[1:]):
         raise ValueError(f"generated samples have shape {tuple(samples.shape[1:])}; data set "
                          f"{data.name!r} has {tuple(data.x.shape[1:])}")
     name = resolve_features(data, features)
     ex = build_extractor(name, data, device, features)
+    real = split_of(data, split)
     n_fake = len(samples)
-    n_real = min(len(data.x), max(FID_REAL_MIN, n_fake))
-    n_prdc = min(n_fake, len(data.x))
-    ref = real_reference(data, ex, n_real, n_prdc, PRDC_K, cache)
+    n_real = min(len(real.x), max(FID_REAL_MIN, n_fake))
+    n_prdc = min(n_fake, len(real.x))
+    ref = real_reference(real, ex, n_real, n_prdc, PRDC_K, cache, split)
 
     metrics: dict[str, float] = {}
     with exact_math():
@@ -298,7 +283,9 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         warnings.simplefilter("ignore", RankDeficientWarning)  # flagged in the metric instead
         fid = fid_from_stats(ref.stats, FeatureStats.from_features(fake))
     metrics["fid"], metrics["fid_rank_deficient"] = fid["fid"], float(fid["fid_rank_deficient"])
-    metrics |= compute_prdc(ref.prdc_features, fake[:n_prdc], PRDC_K, real_radii=ref.radii)
+    metrics |= compute_prdc(ref.features, fake[:n_prdc], PRDC_K, real_radii=ref.radii)
+    kid_out = kid(ref.features, fake)
+    metrics["kid_mean"], metrics["kid_std"] = kid_out["kid_mean"], kid_out["kid_std"]
 
     logits = None
     try:
@@ -332,50 +319,15 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
 
     desc = ex.describe()
     proto = metric_protocol(
-        desc, n_real, n_fake, SPLIT, k=PRDC_K, is_splits=IS_SPLITS, dataset=data.name,
+        desc, n_real, n_fake, split, k=PRDC_K, is_splits=IS_SPLITS, dataset=data.name,
         eval_features=features, n_real_prdc=n_prdc, n_fake_prdc=n_prdc,
         feature_dim=int(fake.shape[1]), real_subset=f"first n of randperm(seed {REAL_SUBSET_SEED})",
         real_key=ref.key, stats_cache_files="; ".join(ref.files), mode_classifier=mode_note,
         fid="float64 statistics, covariance N-1, sqrt trace from eigvals (evaluation.fid)",
         prdc="prdc order (real, fake), strict < against k-NN radius (evaluation.prdc)",
+        kid=(f"torch-fidelity kid_features_to_metric (generated, real): cubic polynomial kernel, "
+             f"{KID_SUBSETS} subsets of {int(kid_out['kid_subset_size'])}, rng seed {KID_SEED}; "
+             "real = the PR/DC reference"),
         inception_score=("from the extractor's logits" if "is_mean" in metrics else "not computed"),
     )
     return metrics, proto
-
-
-def save_sample_grid(samples: torch.Tensor, path: Path, n: int = GRID_SAMPLES) -> Path:
-    from torchvision.utils import save_image
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    x = samples[:n].float().clamp(-1, 1)
-    save_image(x, path, nrow=int(np.ceil(np.sqrt(len(x)))), normalize=True, value_range=(-1, 1),
-               pad_value=1.0)
-    return path
-
-
-def plot_condition_rows(rows: torch.Tensor, labels: list[str], path: Path, step: int) -> Path:
-    """One image row per condition, labelled: (rows, n_per_row, C, H, W) in [-1, 1]."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from torchvision.utils import make_grid
-
-    r, n, c, h, w = rows.shape
-    pad = 2
-    grid = make_grid(rows.reshape(r * n, c, h, w).float().clamp(-1, 1), nrow=n, padding=pad,
-                     normalize=True, value_range=(-1, 1), pad_value=1.0)
-    img = grid.permute(1, 2, 0).numpy()
-    # ~2 screen pixels per image pixel, plus room for the row labels and the title
-    fig, ax = plt.subplots(figsize=(img.shape[1] / 50 + 1.6, img.shape[0] / 50 + 0.5), dpi=100)
-    ax.imshow(img, interpolation="nearest")
-    ax.set_yticks([pad + i * (h + pad) + h / 2 for i in range(r)], labels, fontsize=7)
-    ax.set_xticks([])
-    for side in ("top", "right", "bottom", "left"):
-        ax.spines[side].set_visible(False)
-    ax.set_title(f"samples per condition, step {step}", fontsize=8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from trainables.checkpoint import STATE_FILE
-from trainables.g_average import GeneratorAverage
+from trainables.core.g_average import GeneratorAverage
 from trainables.loop import LocalReporter, train_loop
 
 
@@ -100,7 +100,7 @@ def small_method(trainer: str, tmp_path):
     from tests.methods.test_nemgan import SMALL as NEM_SMALL
     from tests.methods.test_pgmgan import method_cfg
     from tests.methods.test_simplicial import MIXTURE, SMALL
-    from trainables.context import RunContext
+    from trainables.core.context import RunContext
     from trainables.data import load_dataset
     from trainables.registry import get_method
 

@@ -1,0 +1,130 @@
+"""Results out of a finished study: `study sample`, `study evaluate`, the generator as an MLflow
+model, the data set as the run's MLflow input and the results as an MLflow table. One short real
+PGMGAN study on the 2D grid (real Ray, real MLflow sqlite store) serves every test here."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from evaluation.toy import hq_radius, toy_metrics
+from study.cli import main
+from study.runner import run_study
+from tests.study.helpers import runs_of, toy_spec, write_spec
+from trainables.data import load_dataset
+
+pytestmark = pytest.mark.ray
+
+METRICS = ("modes", "high_quality_pct", "reverse_kl", "mode_freq_l1", "mode_spread")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, _ray_session):
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(address="local", num_cpus=2, logging_level="WARNING", log_to_driver=False)
+    tmp = tmp_path_factory.mktemp("export")
+    spec = toy_spec("export", trainer="pgmgan", budget={"steps": 40}, eval_every=20,
+                    checkpoint_every=20,
+                    fixed={"batch_size": 64, "k": 4, "rejection": True,
+                           "partition": {"init": "kmeans", "steps": 20, "kmeans_restarts": 1}})
+    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    outcome = run_study(write_spec(tmp, spec), storage=str(tmp / "runs"), tracking=uri)
+    assert outcome.errors == 0
+    return {"tmp": tmp, "uri": uri, "storage": str(tmp / "runs"), "outcome": outcome}
+
+
+def cli(study, *args: str) -> int:
+    return main([*args[:1], "export", *args[1:], "--storage", study["storage"]])
+
+
+def test_sample_reproduces_what_the_study_scored(study, tmp_path):
+    row = study["outcome"].table.iloc[0]
+    # The stage cache is gone: sampling must not need (or rebuild) the partition.
+    stages = study["outcome"].folder / "stages"
+    shutil.rmtree(stages)
+    out = tmp_path / "samples"
+    assert cli(study, "sample", "--trial", row["trial_id"], "-n", "500", "--out", str(out)) == 0
+    assert not stages.exists()
+    x = np.load(out / "samples.npy")
+    assert x.shape == (500, 2) and x.dtype == np.float32
+    # An independent recount on the exported samples: the study's own final numbers.
+    grid = load_dataset("grid", n=5000)
+    centers, std = np.asarray(grid.info["centers"]), float(grid.info["std"])
+    recount = toy_metrics(x.astype(np.float64), centers, std, radius=hq_radius(std, 2))
+    for name in METRICS:
+        assert recount[name] == pytest.approx(row[name], rel=1e-9, abs=1e-12), name
+    proto = json.loads((out / "protocol.json").read_text())
+    assert (proto["trial_id"], proto["step"], proto["n"]) == (row["trial_id"], 40, 500)
+    assert proto["method"]["rejection"] is True and 0 < proto["sampling"]["acceptance_rate"] <= 1
+
+
+def test_best_seeded_and_per_condition_samples(study, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert cli(study, "sample", "--best", "-n", "50", "--seed", "3", "--per-condition",
+               "--out", str(a)) == 0
+    assert cli(study, "sample", "--best", "-n", "50", "--seed", "3", "--out", str(b)) == 0
+    assert np.array_equal(np.load(a / "samples.npy"), np.load(b / "samples.npy"))
+    rows = np.load(a / "samples_by_condition.npz")
+    assert rows["x"].shape[1:] == (50, 2) and len(rows["labels"]) == rows["x"].shape[0] <= 4
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["sample", "--trial", "nope", "-n", "5", "--out", "x"], "no checkpoint of trial 'nope'"),
+    (["sample", "--best", "--tau-infer", "0.2", "--out", "x"], "--tau-infer applies to simplicial"),
+    (["evaluate", "--features", "classifier:nothing"], "--features: expected auto, raw"),
+    (["evaluate", "--split", "test"], "--split test applies to image data"),
+])
+def test_bad_requests_exit_2_naming_what_is_wrong(study, capsys, args, message):
+    assert cli(study, *args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_adds_a_protocol_without_touching_training_numbers(study):
+    folder = study["outcome"].folder
+    before = pd.read_parquet(folder / "results.parquet")
+    assert cli(study, "evaluate", "--all", "--samples", "800", "--seed", "1") == 0
+    after = pd.read_parquet(folder / "results.parquet")
+    pd.testing.assert_frame_equal(after[before.columns], before)
+    column = "rescore/raw-train-n800/reverse_kl"
+    assert after[column].notna().all()
+    _, children = runs_of(study["uri"], "export")
+    run = MlflowClient(study["uri"]).get_run(children[0].info.run_id)
+    assert run.data.metrics[column] == pytest.approx(after[column].iloc[0])
+    artifacts = {a.path for a in MlflowClient(study["uri"]).list_artifacts(
+        run.info.run_id, "rescore/raw-train-n800")}
+    assert "rescore/raw-train-n800/protocol.json" in artifacts
+
+
+def test_the_generator_is_an_mlflow_model_that_samples(study, monkeypatch):
+    _, children = runs_of(study["uri"], "export")
+    mlflow.set_tracking_uri(study["uri"])
+    model = mlflow.pyfunc.load_model(f"runs:/{children[0].info.run_id}/generator")
+    x = model.predict({"n": [64], "seed": [5]})
+    assert x.shape == (64, 2) and np.isfinite(x).all()
+    python_model = model.unwrap_python_model()
+    assert np.array_equal(python_model.sample(64, seed=5), x)
+    assert not np.array_equal(python_model.sample(64, seed=6), x)
+    # the samples land on the grid's modes as the trial's do (same weights, accepted only)
+    assert python_model.restored.method.cfg.rejection is True
+
+
+def test_dataset_input_and_results_table_in_mlflow(study):
+    parent, children = runs_of(study["uri"], "export")
+    client = MlflowClient(study["uri"])
+    inputs = client.get_run(children[0].info.run_id).inputs.dataset_inputs
+    assert len(inputs) == 1
+    fingerprint = load_dataset("grid", n=5000).fingerprint
+    assert inputs[0].dataset.name == "grid" and inputs[0].dataset.digest == fingerprint[:16]
+    assert json.loads(inputs[0].dataset.source)["tags"]["sha256"] == fingerprint
+    mlflow.set_tracking_uri(study["uri"])
+    mlflow.set_experiment(experiment_id=parent.info.experiment_id)
+    table = mlflow.load_table("results_table.json", run_ids=[parent.info.run_id])
+    assert list(table["trial_id"]) == list(study["outcome"].table["trial_id"])
