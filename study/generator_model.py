@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +87,26 @@ def log_generator(client: mlflow.MlflowClient, run_id: str, checkpoint_dir: Path
     requirements = [f"{pkg}=={versions[pkg]}" for pkg in ("torch", "torchvision", "mlflow",
                                                          "numpy", "scikit-learn", "pydantic")
                     if versions.get(pkg, "absent") != "absent"] + ["gan-mode-study"]
-    with tempfile.TemporaryDirectory() as tmp:
+    code = Path(__file__).with_name("generator_model_code.py")
+    with tempfile.TemporaryDirectory() as tmp, _no_progress_bars():
         copy = sampling_copy(Path(checkpoint_dir), Path(tmp) / "checkpoint")
         model_dir = Path(tmp) / ARTIFACT_PATH
-        mlflow.pyfunc.save_model(str(model_dir), python_model=GeneratorModel(),
+        mlflow.pyfunc.save_model(str(model_dir), python_model=str(code),
                                  artifacts={"checkpoint": str(copy)},
                                  pip_requirements=requirements)
         client.log_artifacts(run_id, str(model_dir), ARTIFACT_PATH)
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """The artifact copy's progress bars would interleave with the study's progress lines."""
+    key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
+    before = os.environ.get(key)
+    os.environ[key] = "false"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
