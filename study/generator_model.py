@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,9 +92,11 @@ def log_generator(client: mlflow.MlflowClient, run_id: str, checkpoint_dir: Path
     with tempfile.TemporaryDirectory() as tmp, _no_progress_bars():
         copy = sampling_copy(Path(checkpoint_dir), Path(tmp) / "checkpoint")
         model_dir = Path(tmp) / ARTIFACT_PATH
-        mlflow.pyfunc.save_model(str(model_dir), python_model=str(code),
-                                 artifacts={"checkpoint": str(copy)},
-                                 pip_requirements=requirements)
+        with warnings.catch_warnings():  # its advice to type-hint predict (see predict)
+            warnings.simplefilter("ignore", UserWarning)
+            mlflow.pyfunc.save_model(str(model_dir), python_model=str(code),
+                                     artifacts={"checkpoint": str(copy)},
+                                     pip_requirements=requirements)
         client.log_artifacts(run_id, str(model_dir), ARTIFACT_PATH)
 
 

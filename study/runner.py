@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import os
 import re
 import shlex
@@ -60,6 +61,7 @@ def connect_ray(address: str | None = None) -> None:
 
     if ray.is_initialized():
         return
+    _quiet_start()
     address = address or os.environ.get("RAY_ADDRESS")
     kwargs: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": False}
     if address:
@@ -68,6 +70,23 @@ def connect_ray(address: str | None = None) -> None:
         # Keep the dashboard: it serves the State API, which Ray Train's placement-group cleaner
         # needs to see a stopped trial's controller die (else its CPUs stay reserved).
         ray.init(**kwargs)
+
+
+class _DropNotice(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.prefix)
+
+
+def _quiet_start() -> None:
+    """Notices that say nothing about the study: Ray's note that token authentication is on
+    (its default; the warning when it is off stays) and MLflow creating its sqlite tables."""
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+        _DropNotice("Token authentication is enabled"))
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
 
 
 def _static_params(spec: StudySpec) -> dict[str, Any]:

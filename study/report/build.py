@@ -87,7 +87,7 @@ def _our_budget(study: Study, trainer: str) -> str:
 
 def _references(doc: Doc, study: Study, table: pd.DataFrame, metrics: list[str]) -> None:
     """Per trainer: its best configuration (the table is ranked) beside the papers' rows."""
-    rows, shown = [], []
+    rows, shown, seen = [], [], []
     for trainer in study.trainer_names:
         refs = references_for(trainer, study.dataset)
         own = table[table["trainer"] == trainer] if "trainer" in table else table
@@ -104,7 +104,8 @@ def _references(doc: Doc, study: Study, table: pd.DataFrame, metrics: list[str])
                        for m in names})
         rows += [{"source": f"{r.paper}, {r.where}", "method": r.method, "budget": r.budget}
                  | {LABELS.get(m, m): pm(r.values[m], r.err.get(m, float("nan")))
-                    for m in names if m in r.values} for r in refs]
+                    for m in names if m in r.values} for r in refs if r not in seen]
+        seen += refs  # a baseline row shared by several trainers' references: once
     if not rows:
         return
     doc.heading("Beside the papers' numbers")
