@@ -126,9 +126,27 @@ def _right(x: torch.Tensor, xn: torch.Tensor, c0: int, c1: int) -> torch.Tensor:
     return torch.cat([x[c0:c1].float(), one, xn[c0:c1, None]], dim=1)
 
 
-def _pair_dist64(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Float64 distances of matched rows a[i], b[i] (the few entries re-decided)."""
-    return (a.double() - b.double()).pow(2).sum(1).sqrt()
+def _upper_blocks(n: int, size: int) -> Iterator[tuple[int, int, int, int]]:
+    """(r0, r1, c0, c1) blocks that cover every unordered pair of rows once: the blocks above
+    the diagonal, and each diagonal block as its two diagonal halves plus the one between
+    (so the diagonal costs half of its square, not all of it)."""
+    for r0, r1 in _blocks(n, size):
+        mid = r0 + max(1, (r1 - r0) // 2)
+        yield r0, mid, r0, mid
+        if mid < r1:
+            yield r0, mid, mid, r1
+            yield mid, r1, mid, r1
+        for c0, c1 in _blocks(n, size):
+            if c0 > r0:
+                yield r0, r1, c0, c1
+
+
+def _pair_dist64(a: torch.Tensor, b: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
+    """Float64 distances of matched rows a[i], b[i] (the few entries re-decided), in chunks
+    that stay in cache instead of float64 copies of every row at once."""
+    return torch.cat([(a[s : s + chunk].double() - b[s : s + chunk].double()).pow(2).sum(1)
+                      for s in range(0, len(a), chunk)]).sqrt() if len(a) else \
+        torch.zeros(0, dtype=torch.float64, device=a.device)
 
 
 def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> torch.Tensor:
@@ -149,17 +167,16 @@ def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> to
         top, pos = torch.topk(cv, keep, dim=1, largest=False)  # sorted ascending
         vals[r0:r1], idx[r0:r1] = top, torch.gather(ci, 1, pos)
 
-    for r0, r1 in _blocks(n, row_chunk):
-        left = _left(x, xn, r0, r1)
-        for c0, c1 in _blocks(n, row_chunk):
-            if c0 < r0:
-                continue
-            d = left @ _right(x, xn, c0, c1).T
-            if c0 == r0:
-                d.fill_diagonal_(0.0)
-            fold(r0, r1, c0, d)
-            if c0 != r0:
-                fold(c0, c1, r0, d.T)
+    left, rows = None, (-1, -1)
+    for r0, r1, c0, c1 in _upper_blocks(n, row_chunk):
+        if (r0, r1) != rows:
+            left, rows = _left(x, xn, r0, r1), (r0, r1)
+        d = left @ _right(x, xn, c0, c1).T
+        if c0 == r0:
+            d.fill_diagonal_(0.0)
+        fold(r0, r1, c0, d)
+        if c0 != r0:
+            fold(c0, c1, r0, d.T)
     slack = (2 * _tolerance_scale(x.shape[1]) * (xn + xn.max()))[:, None]
     q = vals[:, k : k + 1]
     below = (vals < q - slack).sum(1)
@@ -209,21 +226,34 @@ def _knn_radii(x: torch.Tensor, k: int, dtype: torch.dtype | None, row_chunk: in
 
 def _inside_mixed(d: torch.Tensor, radius2: torch.Tensor, slack: torch.Tensor,
                   a: torch.Tensor, b: torch.Tensor, radius: torch.Tensor,
-                  by_row: bool, settled: torch.Tensor | None = None) -> torch.Tensor:
+                  by_row: bool) -> torch.Tensor:
     """d < radius for a float32 block of squared distances; entries within `slack` of the
-    squared radius (per row when by_row, else per column) are re-decided in float64, except in
-    `settled` rows (whose any() is already True, so their entries change nothing)."""
+    squared radius (per row when by_row, else per column) are re-decided in float64."""
     r2 = radius2[:, None] if by_row else radius2[None, :]
     t = slack[:, None] if by_row else slack[None, :]
     inside = d < r2 - t
-    unsure = (d <= r2 + t) & ~inside
-    if settled is not None:
-        unsure &= ~(settled | inside.any(dim=1))[:, None]
+    unsure = (d <= r2 + t) ^ inside  # inside implies <= r2 + t: xor is "within the band"
     rows, cols = torch.nonzero(unsure, as_tuple=True)
     if rows.numel():
         exact = _pair_dist64(a[rows], b[cols])
         inside[rows, cols] = exact < (radius[rows] if by_row else radius[cols])
     return inside
+
+
+def _any_inside_by_column(d: torch.Tensor, radius2: torch.Tensor, slack: torch.Tensor,
+                          a: torch.Tensor, b: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Per row r of a float32 block: whether d[r, c] < radius[c] for some column c (recall).
+    The row's smallest margin d − radius² decides it when it lies beyond twice the largest
+    slack of the block (its sign is exact: the subtraction of close floats is); only the
+    rows in between are re-decided entry by entry (`_inside_mixed`)."""
+    gap = (d - radius2[None, :]).amin(dim=1)
+    band = 2 * slack.max()
+    out = gap < -band
+    unsure = torch.nonzero((gap <= band) & ~out).flatten()
+    if unsure.numel():
+        sub = _inside_mixed(d[unsure], radius2, slack, a[unsure], b, radius, False)
+        out[unsure] = sub.any(dim=1)
+    return out
 
 
 def compute_prdc(real_features: Features, fake_features: Features, nearest_k: int = 5, *,
@@ -276,14 +306,14 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
                 args = (real[r0:r1], fake[c0:c1])
                 inside = _inside_mixed(d, rr2[r0:r1], r_slack[r0:r1], *args, rr[r0:r1], True)
                 # Recall needs only whether some fake ball holds each real.
-                in_fake = _inside_mixed(d, fr2[c0:c1], f_slack[c0:c1], *args, fr[c0:c1], False,
-                                        settled=real_in_fake[r0:r1])
+                in_fake = _any_inside_by_column(d, fr2[c0:c1], f_slack[c0:c1], *args, fr[c0:c1])
             else:
                 d = _cdist(real[r0:r1], fake[c0:c1])
                 inside, in_fake = d < rr[r0:r1, None], d < fr[None, c0:c1]
-            fake_in_real[c0:c1] |= inside.any(dim=0)
-            fake_count[c0:c1] += inside.sum(dim=0)
-            real_in_fake[r0:r1] |= in_fake.any(dim=1)
+            counts = inside.sum(dim=0)
+            fake_count[c0:c1] += counts
+            fake_in_real[c0:c1] |= counts > 0
+            real_in_fake[r0:r1] |= in_fake if in_fake.ndim == 1 else in_fake.any(dim=1)
             # The nearest fake inside the real's own ball <=> any fake inside it.
             covered[r0:r1] |= inside.any(dim=1)
     return {

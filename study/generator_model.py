@@ -25,6 +25,9 @@ import mlflow
 import numpy as np
 
 ARTIFACT_PATH = "generator"
+# MLflow advises type hints on predict when the class is defined; they would become a schema.
+warnings.filterwarnings("ignore", message="Add type hints to the `predict` method",
+                        category=UserWarning)
 
 
 class GeneratorModel(mlflow.pyfunc.PythonModel):

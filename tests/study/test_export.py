@@ -32,6 +32,7 @@ def study(tmp_path_factory, _ray_session):
         ray.init(address="local", num_cpus=2, logging_level="WARNING", log_to_driver=False)
     tmp = tmp_path_factory.mktemp("export")
     spec = toy_spec("export", trainer="pgmgan", budget={"steps": 40}, eval_every=20,
+                    description="PGMGAN on the grid, for taking results out of a study",
                     checkpoint_every=20,
                     fixed={"batch_size": 64, "k": 4, "rejection": True,
                            "partition": {"init": "kmeans", "steps": 20, "kmeans_restarts": 1}})
@@ -128,3 +129,54 @@ def test_dataset_input_and_results_table_in_mlflow(study):
     mlflow.set_experiment(experiment_id=parent.info.experiment_id)
     table = mlflow.load_table("results_table.json", run_ids=[parent.info.run_id])
     assert list(table["trial_id"]) == list(study["outcome"].table["trial_id"])
+
+
+def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
+    """MLflow's own UI server on the study's store, read by headless Chromium: the child run
+    page shows its short name and its settings, the parent its description."""
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from tests.study.helpers import wait_for
+
+    browser = shutil.which("chromium")
+    if browser is None:
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    parent, children = runs_of(study["uri"], "export")
+    child = children[0]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
+                               study["uri"], "--host", "127.0.0.1", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return urllib.request.urlopen(f"{base}/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def page(route: str, shot: str) -> str:
+        out = subprocess.run(
+            [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
+             "--virtual-time-budget=20000", "--window-size=1400,1000",
+             f"--screenshot={tmp_path / shot}", "--dump-dom", f"{base}/#{route}"],
+            capture_output=True, text=True, timeout=120)
+        return out.stdout
+
+    try:
+        wait_for(up, 60, "the MLflow UI server")
+        exp = child.info.experiment_id
+        dom = page(f"/experiments/{exp}/runs/{child.info.run_id}", "child.png")
+        assert child.data.tags["mlflow.runName"] in dom
+        assert "setting.partition.steps" in dom  # nested settings, flattened, defaults included
+        parent_dom = page(f"/experiments/{exp}/runs/{parent.info.run_id}", "parent.png")
+        assert "PGMGAN on the grid, for taking results out" in parent_dom
+        assert (tmp_path / "child.png").stat().st_size > 10_000
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
