@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from evaluation.errors import FeatureExtractorError
 from study.paths import StudyExists, StudyNotFound
 from study.report.errors import ReportError
 from study.spec import SpecError
 from trainables.data import DatasetError
 
-USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError, DatasetError)
+USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError, DatasetError,
+               FeatureExtractorError)
 
 
 def dispatch(args: argparse.Namespace) -> int:

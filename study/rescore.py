@@ -14,9 +14,16 @@ from typing import Any
 import pandas as pd
 
 from study.export import ExportError, checkpoints_of, results_of
-from study.paths import RESULTS_FILE, TRACKING_ENV, StudyRecord, find_study, storage_root
+from study.paths import (
+    RESCORE_PREFIX,
+    RESULTS_FILE,
+    TRACKING_ENV,
+    StudyRecord,
+    find_study,
+    storage_root,
+)
 
-PREFIX = "rescore"
+PREFIX = RESCORE_PREFIX
 
 
 def protocol_name(features: str, split: str, n: int) -> str:
@@ -51,6 +58,10 @@ def rescore(study: str, storage: str | None, trials: list[str] | None, samples: 
     from trainables.scoring.images import resolve_features
 
     check_options(features, split, samples)
+    if features == "inception":  # no weights: say so before restoring anything
+        from evaluation.features import get_extractor
+
+        get_extractor("inception", device=device)
     folder = find_study(study, storage_root(storage))
     record = StudyRecord.load(folder)
     table = results_of(folder)

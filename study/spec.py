@@ -108,7 +108,16 @@ class SchedulerSpec(_Strict):
     )
     quantile_fraction: float = Field(0.25, gt=0, le=0.5)
     resample_probability: float = Field(0.25, ge=0, le=1)
+    synch: bool = Field(
+        False, description="PBT/PB2: every trial waits at each perturbation point until the "
+        "whole population has reached it, so each exploit compares trials at the same step")
     mutations: dict[str, Param] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _synch_for_populations(self) -> SchedulerSpec:
+        if self.synch and self.type not in ("pbt", "pb2"):
+            raise ValueError(f"synch applies to pbt and pb2, not {self.type}")
+        return self
 
 
 class Resources(_Strict):
@@ -240,11 +249,22 @@ class StudySpec(_Strict):
         # Settings added later hash as if absent while at their defaults: old studies resume.
         if not dumped["trainers"]:
             del dumped["trainers"]
-        if dumped["eval_split"] == "train":
-            del dumped["eval_split"]
+        for *path, key in _ADDED_LATER:
+            node = dumped
+            for part in path:
+                node = node[part]
+            if node.get(key) == _ADDED_LATER[(*path, key)]:
+                del node[key]
         blob = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+
+# (path, default) of the settings added after studies existed, absent from their digests.
+_ADDED_LATER: dict[tuple[str, ...], object] = {
+    ("eval_split",): "train",
+    ("resources", "train_worker_group"): "auto",
+    ("scheduler", "synch"): False,
+}
 
 _UNION_TAGS = ("uniform", "loguniform", "int", "choice", "str")
 

@@ -143,7 +143,7 @@ def scheduler(spec: StudySpec) -> Any:
         )
     interval = s.perturbation_interval or spec.checkpoint_every
     common = {"time_attr": "step", "perturbation_interval": interval,
-              "quantile_fraction": s.quantile_fraction, "log_config": True}
+              "quantile_fraction": s.quantile_fraction, "log_config": True, "synch": s.synch}
     if s.type == "pbt":
         mutations = {k: tune_domain(p, grid_ok=False) for k, p in s.mutations.items()}
         return tune.schedulers.PopulationBasedTraining(

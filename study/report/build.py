@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from study.paths import RESCORE_PREFIX
 from study.report import plots
 from study.report.document import Doc
 from study.report.lineage import pbt_lineage
 from study.report.load import Study
 from study.report.parquet import steps_table, trials_table, write_parquet
 from study.report.references import references_for
-from study.report.tables import LABELS, display, fmt, grouped, pm, table_metrics
+from study.report.tables import (
+    LABELS,
+    TABLE_METRICS,
+    display,
+    fmt,
+    grouped,
+    pm,
+    table_metrics,
+)
 from study.report.tau_curves import tau_infer_curves
 
 REPORT_DIR = "report"
@@ -49,6 +58,7 @@ def build_report(study: Study, out: Path | None = None) -> Path:
     doc.heading("Results by configuration (mean ± std over seeds)")
     doc.table(display(table, metrics, study.group_cols))
     _references(doc, study, table, metrics)
+    _rescored(doc, study)
 
     figures = [
         ("Sensitivity to the swept parameters", plots.sensitivity(study, table, metrics, out)),
@@ -75,6 +85,20 @@ def build_report(study: Study, out: Path | None = None) -> Path:
     doc.write(out, "results")
     log_to_mlflow(study, out)
     return out
+
+
+def _rescored(doc: Doc, study: Study) -> None:
+    """`study evaluate`'s protocols (`rescore/<protocol>/<metric>` columns): one table each,
+    the summary metrics only, beside (never replacing) the training-time table."""
+    cols = [c for c in study.results.columns if c.startswith(RESCORE_PREFIX + "/")]
+    for protocol in dict.fromkeys(c.split("/")[1] for c in cols):
+        names = {c: c.split("/", 2)[2] for c in cols if c.split("/")[1] == protocol}
+        keep = [c for c, m in names.items() if m in TABLE_METRICS or m in study.metrics]
+        if not keep:
+            continue
+        shown = display(grouped(study, keep), keep, study.group_cols)
+        doc.heading(f"Re-scored: {protocol} (study evaluate)")
+        doc.table(shown.rename(columns={c: LABELS.get(names[c], names[c]) for c in keep}))
 
 
 def _our_budget(study: Study, trainer: str) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
+from PIL import Image
 
 from evaluation.toy import hq_radius, toy_metrics
 from study.cli import main
@@ -33,6 +34,7 @@ def study(tmp_path_factory, _ray_session):
     tmp = tmp_path_factory.mktemp("export")
     spec = toy_spec("export", trainer="pgmgan", budget={"steps": 40}, eval_every=20,
                     description="PGMGAN on the grid, for taking results out of a study",
+                    seeds=[0, 1],
                     checkpoint_every=20,
                     fixed={"batch_size": 64, "k": 4, "rejection": True,
                            "partition": {"init": "kmeans", "steps": 20, "kmeans_restarts": 1}})
@@ -88,6 +90,15 @@ def test_bad_requests_exit_2_naming_what_is_wrong(study, capsys, args, message):
     assert message in capsys.readouterr().err
 
 
+def test_evaluate_with_inception_but_no_weights_stops_before_anything(study, capsys,
+                                                                      monkeypatch, tmp_path):
+    monkeypatch.setenv("STUDY_INCEPTION_WEIGHTS", str(tmp_path / "missing.pth"))
+    before = (study["outcome"].folder / "results.parquet").read_bytes()
+    assert cli(study, "evaluate", "--features", "inception") == 2
+    assert "Inception weights unavailable" in capsys.readouterr().err
+    assert (study["outcome"].folder / "results.parquet").read_bytes() == before
+
+
 def test_evaluate_adds_a_protocol_without_touching_training_numbers(study):
     folder = study["outcome"].folder
     before = pd.read_parquet(folder / "results.parquet")
@@ -97,11 +108,18 @@ def test_evaluate_adds_a_protocol_without_touching_training_numbers(study):
     column = "rescore/raw-train-n800/reverse_kl"
     assert after[column].notna().all()
     _, children = runs_of(study["uri"], "export")
-    run = MlflowClient(study["uri"]).get_run(children[0].info.run_id)
-    assert run.data.metrics[column] == pytest.approx(after[column].iloc[0])
+    for child in children:  # each trial's own run holds its own re-scored values
+        run = MlflowClient(study["uri"]).get_run(child.info.run_id)
+        row = after[after["trial_id"] == run.data.tags["trial_id"]].iloc[0]
+        assert run.data.metrics[column] == pytest.approx(row[column])
     artifacts = {a.path for a in MlflowClient(study["uri"]).list_artifacts(
         run.info.run_id, "rescore/raw-train-n800")}
     assert "rescore/raw-train-n800/protocol.json" in artifacts
+    from study.report import write_report
+
+    md = (write_report("export", study["storage"]) / "results.md").read_text()
+    section = md.split("## Re-scored: raw-train-n800 (study evaluate)")[1]
+    assert f"{after[column].mean():.4g}" in section.split("##")[0]
 
 
 def test_the_generator_is_an_mlflow_model_that_samples(study, monkeypatch):
@@ -168,15 +186,28 @@ def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
             capture_output=True, text=True, timeout=120)
         return out.stdout
 
+    from study.report import write_report
+
+    write_report("export", study["storage"])  # logs report/ to the parent run
     try:
-        wait_for(up, 60, "the MLflow UI server")
+        wait_for(up, 120, "the MLflow UI server")
         exp = child.info.experiment_id
-        dom = page(f"/experiments/{exp}/runs/{child.info.run_id}", "child.png")
-        assert child.data.tags["mlflow.runName"] in dom
+        names = set()
+        for run in children:  # each child page shows its own short, distinct name
+            dom = page(f"/experiments/{exp}/runs/{run.info.run_id}", "child.png")
+            assert run.data.tags["mlflow.runName"] in dom
+            names.add(run.data.tags["mlflow.runName"])
+        assert len(names) == len(children) == 2
         assert "setting.partition.steps" in dom  # nested settings, flattened, defaults included
         parent_dom = page(f"/experiments/{exp}/runs/{parent.info.run_id}", "parent.png")
         assert "PGMGAN on the grid, for taking results out" in parent_dom
-        assert (tmp_path / "child.png").stat().st_size > 10_000
+        # The report inside MLflow's artifact viewer: its plots are drawn (the scatter plots'
+        # red "generated" points), not broken-image boxes.
+        page(f"/experiments/{exp}/runs/{parent.info.run_id}/artifacts/report/results.html",
+             "report.png")
+        pixels = np.asarray(Image.open(tmp_path / "report.png").convert("RGB")).astype(int)
+        red = (pixels[..., 0] > 180) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)
+        assert red.sum() > 200, f"{red.sum()} red pixels: the report's images did not load"
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -38,6 +38,9 @@ def run_pbt(tmp_path: Path, name: str, trials: int, workers: int, kind: str = "p
         search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}},
         scheduler={"type": kind, "perturbation_interval": 20,
                    "quantile_fraction": 0.25 if trials > 2 else 0.5,
+                   # two trials that start seconds apart may pass a perturbation point with
+                   # only one scored: synchronous PBT compares them at the same step
+                   "synch": trials == 2,
                    "mutations": {"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}}
         | ({"resample_probability": 0.5} if kind == "pbt" else {}),
     )

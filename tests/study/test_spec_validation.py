@@ -34,6 +34,8 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
         ({"colour": "red"}, "colour: unknown key"),
         ({"eval_split": "test"}, "eval_split: test applies to image data; grid is toy2d data"),
         ({"eval_split": "val"}, "eval_split: Input should be 'train' or 'test'"),
+        ({"scheduler": {"type": "asha", "synch": True}},
+         "scheduler: synch applies to pbt and pb2, not asha"),
         ({"budget": {"steps": "many"}}, "budget.steps: Input should be a valid integer"),
         ({"budget": {"steps": 0}}, "budget.steps: Input should be greater than or equal to 1"),
         ({"search": {"lr_g": {"type": "loguniform", "low": 0, "high": 1e-3}}},
@@ -155,5 +157,7 @@ def test_settings_added_later_hash_as_absent_at_their_defaults():
     """A study started before `eval_split` existed resumes: its digest is unchanged."""
     spec = toy_spec("old")
     assert parse_spec(spec).digest() == parse_spec(spec | {"eval_split": "train"}).digest()
+    assert parse_spec(spec).digest() == parse_spec(
+        spec | {"resources": {"train_worker_group": "auto"}}).digest()
     image = spec | {"dataset": {"name": "digits"}, "metric": "fid"}
     assert parse_spec(image).digest() != parse_spec(image | {"eval_split": "test"}).digest()
