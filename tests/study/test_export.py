@@ -168,7 +168,8 @@ def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
-                               study["uri"], "--host", "127.0.0.1", "--port", str(port)],
+                               study["uri"], "--host", "127.0.0.1", "--port", str(port),
+                               "--workers", "1"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
 

@@ -38,15 +38,20 @@ def run_pbt(tmp_path: Path, name: str, trials: int, workers: int, kind: str = "p
         search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}},
         scheduler={"type": kind, "perturbation_interval": 20,
                    "quantile_fraction": 0.25 if trials > 2 else 0.5,
-                   # two trials that start seconds apart may pass a perturbation point with
-                   # only one scored: synchronous PBT compares them at the same step
-                   "synch": trials == 2,
+                   # Trials that start seconds apart may pass a perturbation point before the
+                   # others are scored (no exploit: seen with 2 PBT trials and with PB2);
+                   # synchronous PBT compares them all at the same step. 4-trial PBT stays
+                   # asynchronous, Tune's default.
+                   "synch": trials == 2 or kind == "pb2",
                    "mutations": {"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}}
         | ({"resample_probability": 0.5} if kind == "pbt" else {}),
     )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
     return outcome, uri
+
+
+LR_BOUNDS = (1e-5, 1e-3)  # the lr_g range searched and mutated in run_pbt
 
 
 def check_exploits(outcome, uri: str, name: str, trials: int) -> None:
@@ -68,7 +73,12 @@ def check_exploits(outcome, uri: str, name: str, trials: int) -> None:
             assert e["mutation"]["lr_g"]["to"] == new_lr != e["mutation"]["lr_g"]["from"]
         # The optimiser's live learning rate is the trial's own, not the donor's.
         assert e["lr_now"]["lr_now.g"] == pytest.approx(new_lr, rel=1e-12)
-    assert any("lr_g" in json.loads(line)["mutation"] for line in events), "nothing mutated"
+    mutated = [json.loads(line) for line in events if "lr_g" in json.loads(line)["mutation"]]
+    # PB2's GP-bandit often proposes a bound of the range; a donor already at that bound then
+    # keeps its rate. Nothing mutated is right only in that case.
+    at_bound = all(min(abs(json.loads(line)["config"]["lr_g"] / b - 1) for b in LR_BOUNDS) < 1e-9
+                   for line in events)
+    assert mutated or at_bound, "nothing mutated"
 
     _, children = runs_of(uri, name)
     assert len(children) == trials, "an exploit must not create a second MLflow run"
