@@ -31,18 +31,20 @@ def donor_checkpoint_digest(study_folder: Path, donor: str, step: int) -> str:
 
 
 def run_pbt(tmp_path: Path, name: str, trials: int, workers: int, kind: str = "pbt") -> tuple:
+    synch = trials == 2 or kind == "pb2"
+    every = 20 if synch else 10  # asynchronous: five perturbation points, five chances
     spec = toy_spec(
-        name, budget={"steps": 60}, eval_every=20, checkpoint_every=20,
+        name, budget={"steps": 60}, eval_every=every, checkpoint_every=every,
         num_samples=trials, max_concurrent_trials=trials,
         resources={"workers": workers, "cpus_per_worker": 2 / (trials * workers)},
         search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}},
-        scheduler={"type": kind, "perturbation_interval": 20,
+        scheduler={"type": kind, "perturbation_interval": every,
                    "quantile_fraction": 0.25 if trials > 2 else 0.5,
                    # Trials that start seconds apart may pass a perturbation point before the
                    # others are scored (no exploit: seen with 2 PBT trials and with PB2);
                    # synchronous PBT compares them all at the same step. 4-trial PBT stays
                    # asynchronous, Tune's default.
-                   "synch": trials == 2 or kind == "pb2",
+                   "synch": synch,
                    "mutations": {"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}}
         | ({"resample_probability": 0.5} if kind == "pbt" else {}),
     )
