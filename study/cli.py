@@ -13,6 +13,14 @@ def _common(p: argparse.ArgumentParser) -> None:
                    "or ./study_runs); use shared storage (NFS/S3) on a cluster")
 
 
+def _restore_options(p: argparse.ArgumentParser, seed_help: str) -> None:
+    """What restoring a checkpoint takes (`study sample`, `study evaluate`), and --storage."""
+    p.add_argument("--seed", type=int, help=seed_help)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--data-root", help="offline data copies (default: the study's)")
+    _common(p)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="study", description="GAN mode-coverage studies on Ray Tune + Ray Train + MLflow.")
@@ -80,11 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--tau-infer", type=float, help="simplicial: the truncation τ to sample at")
     sample.add_argument("--rejection", action=argparse.BooleanOptionalAction,
                         help="pgmgan: accepted samples only (default: as the trial trained)")
-    sample.add_argument("--seed", type=int, help="draw from stream (sample, SEED); default: the "
-                        "run's last evaluation stream (its first eval_samples are what it scored)")
-    sample.add_argument("--device", default="cpu")
-    sample.add_argument("--data-root", help="offline data copies (default: the study's)")
-    _common(sample)
+    _restore_options(sample, "draw from stream (sample, SEED); default: the run's last "
+                     "evaluation stream (its first eval_samples are what it scored)")
 
     evaluate = sub.add_parser("evaluate", help="score checkpoints again under another protocol; "
                               "logged to the trials' MLflow runs and added to the results table")
@@ -97,11 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: the study's eval_features)")
     evaluate.add_argument("--split", choices=["train", "test"], default="train",
                           help="real reference split (image data)")
-    evaluate.add_argument("--seed", type=int, help="sample stream seed (default: the run's "
-                          "evaluation stream)")
-    evaluate.add_argument("--device", default="cpu")
-    evaluate.add_argument("--data-root", help="offline data copies (default: the study's)")
-    _common(evaluate)
+    _restore_options(evaluate, "sample stream seed (default: the run's evaluation stream)")
 
     compare = sub.add_parser("compare", help="put finished studies' tables side by side")
     compare.add_argument("studies", nargs="+", metavar="STUDY", help="two or more studies")
