@@ -7,7 +7,7 @@ cadence and reporting; a method owns its networks, optimisers, one training step
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
@@ -166,6 +166,23 @@ class GANMethod(ABC):
                     group["lr"] = lr
 
 
+def adam(
+    params: Iterable[torch.nn.Parameter], lr: float, betas: tuple[float, float]
+) -> torch.optim.Adam:
+    """PyTorch's fused Adam: one pass over all tensors instead of a dozen kernels per tensor
+    (CPU and CUDA). Its rounding differs from the per-tensor loop, so runs are reproducible
+    from this commit on, not bit-equal to runs of earlier commits."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
+def backward_to(loss: torch.Tensor, *optimizers: torch.optim.Optimizer) -> None:
+    """Backward into the parameters the given optimisers update, and only into them: a G step
+    then skips D's weight gradients (computed, accumulated, and cleared unused otherwise)."""
+    params = [p for opt in optimizers for group in opt.param_groups for p in group["params"]
+              if p.requires_grad]
+    loss.backward(inputs=params)
+
+
 def has_batch_norm(module: torch.nn.Module) -> bool:
     return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
@@ -223,11 +240,11 @@ class AdversarialMethod(GANMethod):
         return loss_d
 
     def adam(self, module: torch.nn.Module, lr: float) -> torch.optim.Adam:
-        return torch.optim.Adam(module.parameters(), lr=lr, betas=(self.cfg.beta1, self.cfg.beta2))
+        return adam(module.parameters(), lr, (self.cfg.beta1, self.cfg.beta2))
 
     def step(self, opt: torch.optim.Optimizer, module: torch.nn.Module, loss: torch.Tensor) -> None:
         """zero_grad → backward → average gradients over workers → optimiser step."""
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        backward_to(loss, opt)
         self.ctx.sync_grads(module)
         opt.step()

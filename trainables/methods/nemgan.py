@@ -42,7 +42,14 @@ from torch.nn import functional as F
 
 from trainables.core import streams
 from trainables.core.losses import d_loss, g_loss, gradient_penalty
-from trainables.core.method import AdversarialMethod, MethodConfig, d_logits, eval_mode
+from trainables.core.method import (
+    AdversarialMethod,
+    MethodConfig,
+    adam,
+    backward_to,
+    d_logits,
+    eval_mode,
+)
 from trainables.data import DataBundle, DatasetError
 from trainables.methods import nemgan_prior as npr
 from trainables.networks.nemgan_conv import build_inverter
@@ -180,7 +187,7 @@ class NEMGAN(AdversarialMethod):
         self.opt_d = self.adam(self.d, cfg.lr_d)
         self.opt_h = self.adam(self.h, cfg.lr_h)
         self.opt_alpha = (
-            torch.optim.Adam([self.prior.alpha], lr=cfg.alpha_lr, betas=(0.9, 0.999))
+            adam([self.prior.alpha], cfg.alpha_lr, (0.9, 0.999))
             if self.learned else None
         )
         self.labelled = self.unlabelled = None
@@ -312,7 +319,7 @@ class NEMGAN(AdversarialMethod):
             loss_g = adv + cfg.inverter_weight * (ce + cfg.inverter_z_weight * mse)
             self.opt_g.zero_grad(set_to_none=True)
             self.opt_h.zero_grad(set_to_none=True)
-            loss_g.backward()
+            backward_to(loss_g, self.opt_g, self.opt_h)
             self.ctx.sync_grads(self.g)
             self.ctx.sync_grads(self.h)
             self.opt_g.step()

@@ -39,7 +39,7 @@ from torch.nn import functional as F
 
 from trainables.core import streams
 from trainables.core.losses import d_loss, gradient_penalty
-from trainables.core.method import AdversarialMethod, MethodConfig, eval_mode
+from trainables.core.method import AdversarialMethod, MethodConfig, adam, backward_to, eval_mode
 from trainables.methods import simplicial_samplers as ls
 from trainables.networks.select import build_pair
 from trainables.scoring.images import RealReference
@@ -132,7 +132,7 @@ class SimplicialGAN(AdversarialMethod):
         g_params = list(self.g.parameters()) + (
             list(self.prior.parameters()) if self.prior is not None else []
         )
-        self.opt_g = torch.optim.Adam(g_params, lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        self.opt_g = adam(g_params, cfg.lr_g, (cfg.beta1, cfg.beta2))
         self.opt_d = self.adam(self.d, cfg.lr_d)
         self.mi_steps = (
             cfg.mi_steps if cfg.mi_steps is not None
@@ -234,7 +234,7 @@ class SimplicialGAN(AdversarialMethod):
         if self.prior is not None:
             loss_g = loss_g + cfg.deligan_sigma_weight * self.prior.sigma_penalty()
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        backward_to(loss_g, self.opt_g)
         self.ctx.sync_grads(self.g)
         if self.prior is not None:
             self.ctx.sync_grads(self.prior)
