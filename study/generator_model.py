@@ -25,44 +25,45 @@ import mlflow
 import numpy as np
 
 ARTIFACT_PATH = "generator"
-# MLflow advises type hints on predict when the class is defined; they would become a schema.
-warnings.filterwarnings("ignore", message="Add type hints to the `predict` method",
-                        category=UserWarning)
 
 
-class GeneratorModel(mlflow.pyfunc.PythonModel):
-    def load_context(self, context: Any) -> None:
-        from trainables.restore import restore
+# MLflow advises type hints on predict when a subclass is defined (they would become a schema)
+# under a "once" filter of its own, which no filter of ours overrides: recording the warnings
+# keeps the advice off the console.
+with warnings.catch_warnings(record=True):
+    class GeneratorModel(mlflow.pyfunc.PythonModel):
+        def load_context(self, context: Any) -> None:
+            from trainables.restore import restore
 
-        self.restored = restore(context.artifacts["checkpoint"],
-                                data_root=os.environ.get("STUDY_DATA_ROOT"))
+            self.restored = restore(context.artifacts["checkpoint"],
+                                    data_root=os.environ.get("STUDY_DATA_ROOT"))
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        import torch
+        def sample(self, n: int, seed: int = 0) -> np.ndarray:
+            import torch
 
-        from trainables.core import streams
+            from trainables.core import streams
 
-        method = self.restored.method
-        draw = streams.stream_seed(seed, "sample")
-        method.ctx.generator.manual_seed(draw)
-        torch.manual_seed(draw)
-        with torch.no_grad():
-            return method.sample(int(n)).detach().cpu().float().numpy()
+            method = self.restored.method
+            draw = streams.stream_seed(seed, "sample")
+            method.ctx.generator.manual_seed(draw)
+            torch.manual_seed(draw)
+            with torch.no_grad():
+                return method.sample(int(n)).detach().cpu().float().numpy()
 
-    # No type hints here: MLflow would read them as an input schema.
-    def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
-        """`model_input`: {"n": [N], "seed": [S]} (a dict or a DataFrame; seed optional, 0)
-        or an int N. (MLflow passes `params` only to models logged with a params schema.)"""
-        if isinstance(model_input, int):
-            return self.sample(model_input)
+        # No type hints here: MLflow would read them as an input schema.
+        def predict(self, context, model_input, params=None):  # noqa: ANN001, ANN201
+            """`model_input`: {"n": [N], "seed": [S]} (a dict or a DataFrame; seed optional, 0)
+            or an int N. (MLflow passes `params` only to models logged with a params schema.)"""
+            if isinstance(model_input, int):
+                return self.sample(model_input)
 
-        def first(key: str, default: int) -> int:
-            if key not in model_input:
-                return default
-            value = model_input[key]
-            return int(value.iloc[0] if hasattr(value, "iloc") else np.ravel(value)[0])
+            def first(key: str, default: int) -> int:
+                if key not in model_input:
+                    return default
+                value = model_input[key]
+                return int(value.iloc[0] if hasattr(value, "iloc") else np.ravel(value)[0])
 
-        return self.sample(first("n", 1), first("seed", 0))
+            return self.sample(first("n", 1), first("seed", 0))
 
 
 def sampling_copy(checkpoint_dir: Path, dest: Path) -> Path:
