@@ -63,33 +63,41 @@ def assign_to_centres(
 
 
 def kmeans_plusplus(
-    x: torch.Tensor, k: int, rs: np.random.RandomState
+    x: torch.Tensor, k: int, rs: np.random.RandomState, restarts: int = 1
 ) -> tuple[torch.Tensor, np.ndarray]:
-    """Greedy k-means++ seeding drawn exactly as scikit-learn's `kmeans_plusplus` draws it (the
-    same random stream; 2 + ⌊ln k⌋ candidates per centre, keeping the one that lowers the
-    potential most), with distances in x's own dtype: scikit-learn up-casts float32 features to
-    float64 block by block, which makes its seeding of 25k × 2048 features cost twice Lloyd's
-    iterations. Returns the centres and the indices of the points chosen."""
+    """`restarts` greedy k-means++ seedings, drawn exactly as scikit-learn's `KMeans(n_init=
+    restarts)` draws them from `rs` (one after the other; 2 + ⌊ln k⌋ candidates per centre,
+    keeping the one that lowers the potential most), so the same points are chosen. Distances
+    are in x's own dtype (scikit-learn up-casts float32 to float64 block by block), and all
+    seedings' candidates share one product with x per centre instead of one each: the seeding
+    of 25k × 2048 features reads x k times, not k · restarts times.
+    Returns the centres (restarts, k, d) and the indices of the points chosen (restarts, k)."""
     n, trials = len(x), 2 + int(np.log(k))
+    draws = rs.random_sample(restarts * (1 + (k - 1) * trials)).reshape(restarts, -1)
+    weights = np.ones(n, dtype=np.float32 if x.dtype == torch.float32 else np.float64)
+    cdf = (weights / weights.sum()).astype(np.float64).cumsum()  # RandomState.choice(n, p)
+    chosen = np.empty((restarts, k), dtype=np.int64)
+    chosen[:, 0] = np.searchsorted(cdf / cdf[-1], draws[:, 0], side="right")
     sq = (x * x).sum(1)
 
-    def sq_dist(idx: np.ndarray) -> torch.Tensor:  # (len(idx), n)
-        rows = torch.from_numpy(idx)
-        return (sq[rows, None] - 2 * x[rows] @ x.T + sq[None]).clamp_min_(0)
+    def sq_dist(idx: np.ndarray) -> torch.Tensor:  # (restarts, m, n)
+        rows = torch.from_numpy(idx.ravel())
+        d = (sq[rows, None] - 2 * x[rows] @ x.T + sq[None]).clamp_min_(0)
+        return d.view(restarts, -1, n)
 
-    ones = np.ones(n, dtype=np.float32 if x.dtype == torch.float32 else np.float64)
-    chosen = np.empty(k, dtype=np.int64)
-    chosen[0] = rs.choice(n, p=ones / ones.sum())
-    closest = sq_dist(chosen[:1])[0]
-    pot = float(closest.sum())
+    closest = sq_dist(chosen[:, :1])[:, 0]
+    pot = closest.sum(1).double().numpy()
+    every = torch.arange(restarts)
     for c in range(1, k):
-        cum = np.cumsum(closest.cpu().numpy(), dtype=np.float64)
-        ids = np.minimum(np.searchsorted(cum, rs.uniform(size=trials) * pot), n - 1)
-        dist = torch.minimum(closest[None], sq_dist(ids))
-        pots = dist.sum(1)
-        best = int(pots.argmin())
-        pot, closest, chosen[c] = float(pots[best]), dist[best], ids[best]
-    return x[torch.from_numpy(chosen)].clone(), chosen
+        cum = np.cumsum(closest.numpy(), axis=1, dtype=np.float64)
+        u = draws[:, 1 + (c - 1) * trials : 1 + c * trials] * pot[:, None]
+        ids = np.minimum([np.searchsorted(cum[r], u[r]) for r in range(restarts)], n - 1)
+        dist = torch.minimum(closest[:, None], sq_dist(ids))
+        pots = dist.sum(2)
+        best = pots.argmin(1)
+        pot, closest = pots[every, best].double().numpy(), dist[every, best]
+        chosen[:, c] = ids[np.arange(restarts), best.numpy()]
+    return x[torch.from_numpy(chosen)], chosen
 
 
 def _sklearn_kmeans(
@@ -107,7 +115,7 @@ def _sklearn_kmeans(
     if init is None:
         # From given centres Lloyd draws nothing: leave the caller's (or the global) stream alone.
         rs = np.random.RandomState(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-        starts = [kmeans_plusplus(x.detach().cpu(), k, rs)[0].numpy() for _ in range(restarts)]
+        starts = list(kmeans_plusplus(x.detach().cpu(), k, rs, restarts)[0].numpy())
     else:
         starts = [init.detach().cpu().numpy().astype(xs.dtype)]
     best = None
