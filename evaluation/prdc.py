@@ -160,12 +160,41 @@ def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> to
     vals = torch.full((n, keep), float("inf"), dtype=torch.float32, device=x.device)
     idx = torch.zeros((n, keep), dtype=torch.int64, device=x.device)
 
-    def fold(r0: int, r1: int, c0: int, d: torch.Tensor) -> None:
-        bv, bi = torch.topk(d, min(keep, d.shape[1]), dim=1, largest=False)
-        cv = torch.cat([vals[r0:r1], bv], dim=1)
-        ci = torch.cat([idx[r0:r1], bi + c0], dim=1)
+    def merge(p0: int, p1: int, bv: torch.Tensor, bi: torch.Tensor) -> None:
+        cv = torch.cat([vals[p0:p1], bv], dim=1)
+        ci = torch.cat([idx[p0:p1], bi], dim=1)
         top, pos = torch.topk(cv, keep, dim=1, largest=False)  # sorted ascending
-        vals[r0:r1], idx[r0:r1] = top, torch.gather(ci, 1, pos)
+        vals[p0:p1], idx[p0:p1] = top, torch.gather(ci, 1, pos)
+
+    def fold(p0: int, p1: int, q0: int, d: torch.Tensor, by_row: bool) -> None:
+        """Fold block d into the lists of points p0:p1 (d's rows if by_row, else its columns;
+        their neighbours, the other axis, start at q0). Only entries below a point's current
+        keep-th smallest can enter its list: once the lists fill, few do, and gathering those
+        costs one comparison pass instead of a top-k over every row (dense blocks still take
+        the top-k)."""
+        thr = vals[p0:p1, -1]
+        below = d < (thr[:, None] if by_row else thr[None, :])
+        hits = int(below.sum())
+        if hits == 0:
+            return
+        if hits * 16 > below.numel():
+            rows = d if by_row else d.T
+            bv, bi = torch.topk(rows, min(keep, rows.shape[1]), dim=1, largest=False)
+            merge(p0, p1, bv, bi + q0)
+            return
+        i, j = torch.nonzero(below, as_tuple=True)
+        v = d[i, j]
+        pts, nbr = (i, j) if by_row else (j, i)
+        if not by_row:  # group the entries by point
+            order = torch.argsort(pts, stable=True)
+            pts, nbr, v = pts[order], nbr[order], v[order]
+        counts = torch.bincount(pts, minlength=p1 - p0)
+        pos = torch.arange(len(pts), device=d.device) - (torch.cumsum(counts, 0) - counts)[pts]
+        width = int(counts.max())
+        bv = torch.full((p1 - p0, width), float("inf"), dtype=d.dtype, device=d.device)
+        bi = torch.zeros((p1 - p0, width), dtype=torch.int64, device=d.device)
+        bv[pts, pos], bi[pts, pos] = v, nbr + q0
+        merge(p0, p1, bv, bi)
 
     left, rows = None, (-1, -1)
     for r0, r1, c0, c1 in _upper_blocks(n, row_chunk):
@@ -174,9 +203,9 @@ def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> to
         d = left @ _right(x, xn, c0, c1).T
         if c0 == r0:
             d.fill_diagonal_(0.0)
-        fold(r0, r1, c0, d)
+        fold(r0, r1, c0, d, True)
         if c0 != r0:
-            fold(c0, c1, r0, d.T)
+            fold(c0, c1, r0, d, False)
     slack = (2 * _tolerance_scale(x.shape[1]) * (xn + xn.max()))[:, None]
     q = vals[:, k : k + 1]
     below = (vals < q - slack).sum(1)

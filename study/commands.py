@@ -106,9 +106,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _trainer_of(ckpt: Path) -> str:
-    from trainables.checkpoint import read_state
+    """From meta.json; checkpoints written before it named the trainer hold it in state.pt."""
+    from trainables.checkpoint import read_meta, read_state
 
-    return str(read_state(ckpt)["config"]["trainer"])
+    meta = read_meta(ckpt) or {}
+    return str(meta.get("trainer") or read_state(ckpt)["config"]["trainer"])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -44,8 +44,8 @@ def save(
         }
         torch.save(state, folder / STATE_FILE)
         meta = {"step": step, "trial_id": cfg.get("trial_id"), "run_name": cfg.get("run_name"),
-                "method": cfg.get("method", {}), "metrics": metrics or {},
-                "weights_digest": weights_digest(state["networks"])}
+                "trainer": cfg.get("trainer"), "method": cfg.get("method", {}),
+                "metrics": metrics or {}, "weights_digest": weights_digest(state["networks"])}
         (folder / META_FILE).write_text(json.dumps(meta, default=str))
     rng = {"generator": ctx.generator.get_state(), "torch": torch.get_rng_state()}
     torch.save(rng, folder / f"rng_rank{ctx.rank}.pt")

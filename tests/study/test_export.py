@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import mlflow
 import numpy as np
@@ -20,6 +21,7 @@ from evaluation.toy import hq_radius, toy_metrics
 from study.cli import main
 from study.runner import run_study
 from tests.study.helpers import runs_of, toy_spec, write_spec
+from trainables.checkpoint import read_meta
 from trainables.data import load_dataset
 
 pytestmark = pytest.mark.ray
@@ -69,6 +71,7 @@ def test_sample_reproduces_what_the_study_scored(study, tmp_path):
     proto = json.loads((out / "protocol.json").read_text())
     assert (proto["trial_id"], proto["step"], proto["n"]) == (row["trial_id"], 40, 500)
     assert proto["method"]["rejection"] is True and 0 < proto["sampling"]["acceptance_rate"] <= 1
+    assert read_meta(Path(proto["checkpoint"]))["trainer"] == "pgmgan"  # no state.pt read for it
 
 
 def test_best_seeded_and_per_condition_samples(study, tmp_path):
