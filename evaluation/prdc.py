@@ -149,14 +149,15 @@ def _pair_dist64(a: torch.Tensor, b: torch.Tensor, chunk: int = 1024) -> torch.T
         torch.zeros(0, dtype=torch.float64, device=a.device)
 
 
-def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> torch.Tensor:
+def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8,
+                 xn: torch.Tensor | None = None) -> torch.Tensor:
     """Exact (float64) k-NN radii from float32 candidates. Of a row's k+1+margin nearest by
     float32, those whose squared distance lies within twice the bound of the (k+1)-th are
     recomputed in float64 (usually one); the ones below are surely nearer. A row whose band
     reaches its last candidate (a neighbour might be missing) is redone in float64."""
     n = x.shape[0]
     keep = min(n, k + 1 + margin)
-    xn = _sq_norms(x)
+    xn = _sq_norms(x) if xn is None else xn
     vals = torch.full((n, keep), float("inf"), dtype=torch.float32, device=x.device)
     idx = torch.zeros((n, keep), dtype=torch.int64, device=x.device)
 
@@ -170,19 +171,18 @@ def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8) -> to
         """Fold block d into the lists of points p0:p1 (d's rows if by_row, else its columns;
         their neighbours, the other axis, start at q0). Only entries below a point's current
         keep-th smallest can enter its list: once the lists fill, few do, and gathering those
-        costs one comparison pass instead of a top-k over every row (dense blocks still take
-        the top-k)."""
+        costs one comparison pass instead of a top-k over every row (a point whose list is not
+        full yet takes the top-k)."""
         thr = vals[p0:p1, -1]
-        below = d < (thr[:, None] if by_row else thr[None, :])
-        hits = int(below.sum())
-        if hits == 0:
-            return
-        if hits * 16 > below.numel():
+        if bool(torch.isinf(thr).any()):
             rows = d if by_row else d.T
             bv, bi = torch.topk(rows, min(keep, rows.shape[1]), dim=1, largest=False)
             merge(p0, p1, bv, bi + q0)
             return
+        below = d < (thr[:, None] if by_row else thr[None, :])
         i, j = torch.nonzero(below, as_tuple=True)
+        if len(i) == 0:
+            return
         v = d[i, j]
         pts, nbr = (i, j) if by_row else (j, i)
         if not by_row:  # group the entries by point
@@ -246,10 +246,10 @@ def _check_enough(x: torch.Tensor, name: str, k: int) -> None:
 
 
 def _knn_radii(x: torch.Tensor, k: int, dtype: torch.dtype | None, row_chunk: int,
-               col_chunk: int) -> torch.Tensor:
+               col_chunk: int, norms: torch.Tensor | None = None) -> torch.Tensor:
     """The radii at the precision `dtype` asks for (None: float32 with float64 re-decisions)."""
     if dtype is None:
-        return _radii_mixed(x, k, row_chunk)
+        return _radii_mixed(x, k, row_chunk, xn=norms)
     return _radii(x, k, row_chunk, col_chunk)
 
 
@@ -305,15 +305,16 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
     check_same_dim(real, fake, "real_features", "fake_features")
     _check_enough(real, "real_features", nearest_k)
     _check_enough(fake, "fake_features", nearest_k)
+    rn, fn = (_sq_norms(real), _sq_norms(fake)) if dtype is None else (None, None)
     if real_radii is None:
-        rr = _knn_radii(real, nearest_k, dtype, row_chunk, col_chunk)
+        rr = _knn_radii(real, nearest_k, dtype, row_chunk, col_chunk, rn)
     else:
         rr = torch.as_tensor(real_radii).to(device=real.device, dtype=dtype or torch.float64)
         if rr.shape != (real.shape[0],):
             raise MetricInputError(
                 f"real_radii: expected shape ({real.shape[0]},), got {tuple(rr.shape)}"
             )
-    fr = _knn_radii(fake, nearest_k, dtype, row_chunk, col_chunk)
+    fr = _knn_radii(fake, nearest_k, dtype, row_chunk, col_chunk, fn)
 
     n_real, n_fake = real.shape[0], fake.shape[0]
     fake_in_real = torch.zeros(n_fake, dtype=torch.bool, device=real.device)
@@ -321,7 +322,6 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
     real_in_fake = torch.zeros(n_real, dtype=torch.bool, device=real.device)
     covered = torch.zeros(n_real, dtype=torch.bool, device=real.device)
     if dtype is None:
-        rn, fn = _sq_norms(real), _sq_norms(fake)
         rr2, fr2 = (rr * rr).float(), (fr * fr).float()
         # Bounds per real row / per fake column: the largest norm on the other side.
         scale = _tolerance_scale(real.shape[1])
@@ -339,7 +339,7 @@ def compute_prdc(real_features: Features, fake_features: Features, nearest_k: in
             else:
                 d = _cdist(real[r0:r1], fake[c0:c1])
                 inside, in_fake = d < rr[r0:r1, None], d < fr[None, c0:c1]
-            counts = inside.sum(dim=0)
+            counts = inside.sum(dim=0, dtype=torch.int32)  # int32 (a block count fits) sums faster
             fake_count[c0:c1] += counts
             fake_in_real[c0:c1] |= counts > 0
             real_in_fake[r0:r1] |= in_fake if in_fake.ndim == 1 else in_fake.any(dim=1)
