@@ -1,8 +1,9 @@
 """k-means for Self-Conditioned GAN: torch in and out, no networks, no distribution.
 
 - `kmeans`: k-means++ seeding then Lloyd iterations, best of `restarts` by inertia (the first
-  clustering; the paper runs ten restarts), and `lloyd` from given centres: both scikit-learn's
-  `KMeans` (PGMGAN's partitioner calls `kmeans` too).
+  clustering; the paper runs ten restarts), and `lloyd` from given centres: Lloyd is
+  scikit-learn's `KMeans`, the seeding `kmeans_plusplus` draws what scikit-learn's would, in the
+  features' dtype (PGMGAN's partitioner calls `kmeans` too).
 - `warm_start_centres`: the paper's Eq. (3), the means of the *new* features under the *old*
   assignment, used to initialise every later clustering.
 - `match_clusters`: Eq. (4), the permutation of new labels onto old ones minimising the number of
@@ -113,10 +114,9 @@ def _sklearn_kmeans(
 
     xs = x.detach().cpu().numpy()
     if init is None:
-        # From given centres Lloyd draws nothing: leave the caller's (or the global) stream alone.
         rs = np.random.RandomState(int(torch.randint(2**31 - 1, (1,), generator=generator)))
         starts = list(kmeans_plusplus(x.detach().cpu(), k, rs, restarts)[0].numpy())
-    else:
+    else:  # from given centres Lloyd draws nothing: the caller's stream is left alone
         starts = [init.detach().cpu().numpy().astype(xs.dtype)]
     best = None
     for start in starts:
