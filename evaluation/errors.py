@@ -44,11 +44,20 @@ def check_features(x: np.ndarray | torch.Tensor, name: str) -> None:
             f"{name}: expected a 2-D array of shape (n_samples, n_features), "
             f"got shape {tuple(x.shape)}"
         )
-    finite = torch.isfinite(x).all().item() if isinstance(x, torch.Tensor) else np.isfinite(x).all()
-    if not finite:
+    if not _all_finite(x):
         raise NonFiniteFeaturesError(
             f"{name}: contains NaN or inf values; expected finite features"
         )
+
+
+def _all_finite(x: np.ndarray | torch.Tensor) -> bool:
+    """Min and max (both propagate NaN) in one pass instead of a boolean copy of x."""
+    if isinstance(x, torch.Tensor):
+        if x.numel() == 0 or not x.is_floating_point():
+            return True
+        lo, hi = torch.aminmax(x)
+        return bool(torch.isfinite(lo) & torch.isfinite(hi))
+    return x.size == 0 or bool(np.isfinite([x.min(), x.max()]).all())
 
 
 def check_same_dim(a: np.ndarray | torch.Tensor, b: np.ndarray | torch.Tensor,

@@ -141,12 +141,15 @@ def _upper_blocks(n: int, size: int) -> Iterator[tuple[int, int, int, int]]:
                 yield r0, r1, c0, c1
 
 
-def _pair_dist64(a: torch.Tensor, b: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
-    """Float64 distances of matched rows a[i], b[i] (the few entries re-decided), in chunks
-    that stay in cache instead of float64 copies of every row at once."""
-    return torch.cat([(a[s : s + chunk].double() - b[s : s + chunk].double()).pow(2).sum(1)
-                      for s in range(0, len(a), chunk)]).sqrt() if len(a) else \
-        torch.zeros(0, dtype=torch.float64, device=a.device)
+def _pair_dist64(a: torch.Tensor, ia: torch.Tensor, b: torch.Tensor, ib: torch.Tensor,
+                 chunk: int = 256) -> torch.Tensor:
+    """Float64 distances of the matched rows a[ia[i]], b[ib[i]] (the entries re-decided),
+    gathered and converted chunk by chunk so that each chunk stays in cache."""
+    out = torch.empty(len(ia), dtype=torch.float64, device=a.device)
+    for s in range(0, len(ia), chunk):
+        diff = a[ia[s : s + chunk]].double() - b[ib[s : s + chunk]].double()
+        out[s : s + chunk] = diff.pow_(2).sum(1)
+    return out.sqrt_()
 
 
 def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8,
@@ -213,7 +216,7 @@ def _radii_mixed(x: torch.Tensor, k: int, row_chunk: int, margin: int = 8,
     rows, cols = torch.nonzero(band, as_tuple=True)
     exact = torch.full((n, keep), float("inf"), dtype=torch.float64, device=x.device)
     pairs = idx[rows, cols]
-    exact[rows, cols] = torch.where(pairs == rows, 0.0, _pair_dist64(x[rows], x[pairs]))
+    exact[rows, cols] = torch.where(pairs == rows, 0.0, _pair_dist64(x, rows, x, pairs))
     radii = exact.sort(dim=1).values.gather(1, (k - below)[:, None]).squeeze(1)
     redo = torch.nonzero(band[:, -1] & (keep < n)).flatten()
     if redo.numel():
@@ -264,7 +267,7 @@ def _inside_mixed(d: torch.Tensor, radius2: torch.Tensor, slack: torch.Tensor,
     unsure = (d <= r2 + t) ^ inside  # inside implies <= r2 + t: xor is "within the band"
     rows, cols = torch.nonzero(unsure, as_tuple=True)
     if rows.numel():
-        exact = _pair_dist64(a[rows], b[cols])
+        exact = _pair_dist64(a, rows, b, cols)
         inside[rows, cols] = exact < (radius[rows] if by_row else radius[cols])
     return inside
 

@@ -112,6 +112,14 @@ def test_prdc_bad_inputs() -> None:
     bad[3, 2] = np.nan
     with pytest.raises(NonFiniteFeaturesError, match="fake_features"):
         compute_prdc(real, bad)
+    # One NaN or one ±inf anywhere, numpy or torch (float32 included), is caught.
+    for value in (np.nan, np.inf, -np.inf):
+        for row, col in ((0, 0), (19, 7), (11, 3)):
+            bad = real.copy()
+            bad[row, col] = value
+            for features in (bad, torch.from_numpy(bad), torch.from_numpy(bad).float()):
+                with pytest.raises(NonFiniteFeaturesError, match="real_features"):
+                    compute_prdc(features, fake)
     with pytest.raises(FeatureShapeError, match="real_features"):
         compute_prdc(real[0], fake)
     with pytest.raises(MetricInputError, match="nearest_k"):
