@@ -44,14 +44,15 @@ def check_features(x: np.ndarray | torch.Tensor, name: str) -> None:
             f"{name}: expected a 2-D array of shape (n_samples, n_features), "
             f"got shape {tuple(x.shape)}"
         )
-    if not _all_finite(x):
+    if not all_finite(x):
         raise NonFiniteFeaturesError(
             f"{name}: contains NaN or inf values; expected finite features"
         )
 
 
-def _all_finite(x: np.ndarray | torch.Tensor) -> bool:
-    """Min and max (both propagate NaN) in one pass instead of a boolean copy of x."""
+def all_finite(x: np.ndarray | torch.Tensor) -> bool:
+    """Whether every entry is finite: min and max (both propagate NaN) in one pass instead of
+    a boolean copy of x."""
     if isinstance(x, torch.Tensor):
         if x.numel() == 0 or not x.is_floating_point():
             return True

@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from evaluation.errors import FeatureExtractorError, MetricInputError
+from evaluation.errors import FeatureExtractorError, MetricInputError, all_finite
 
 __all__ = [
     "Extractor",
@@ -71,7 +71,7 @@ def _check_images(images: torch.Tensor) -> torch.Tensor:
     if not isinstance(images, torch.Tensor) or images.ndim != 4:
         shape = tuple(images.shape) if hasattr(images, "shape") else type(images).__name__
         raise MetricInputError(f"images: expected a float NCHW tensor in [-1, 1], got {shape}")
-    if not torch.isfinite(images).all():
+    if not all_finite(images):
         raise MetricInputError("images: contains NaN or inf values")
     return images
 
@@ -118,7 +118,7 @@ class RawExtractor(Extractor):
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.ndim < 2:
             raise MetricInputError("images: expected a tensor of shape (N, ...)")
-        if not torch.isfinite(images).all():
+        if not all_finite(images):
             raise MetricInputError("images: contains NaN or inf values")
         return images.detach().reshape(images.shape[0], -1).float().cpu()
 

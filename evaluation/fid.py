@@ -26,6 +26,7 @@ from evaluation.errors import (
     NonFiniteFeaturesError,
     RankDeficientWarning,
     TooFewSamplesError,
+    all_finite,
     check_features,
     check_same_dim,
 )
@@ -170,7 +171,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray,
         if s.shape != (d, d):
             raise FeatureShapeError(f"{name}: expected shape ({d}, {d}), got {s.shape}")
     for name, a in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
-        if not np.isfinite(a).all():
+        if not all_finite(a):
             raise NonFiniteFeaturesError(f"{name}: contains NaN or inf values")
     diff = mu1 - mu2
     d1, d2 = np.diagonal(sigma1), np.diagonal(sigma2)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from evaluation.errors import MetricInputError
+from evaluation.errors import MetricInputError, all_finite
 
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
@@ -31,7 +31,7 @@ def kid(real: torch.Tensor, fake: torch.Tensor, subsets: int = KID_SUBSETS,
     for name, x in (("real", real), ("fake", fake)):
         if not isinstance(x, torch.Tensor) or x.ndim != 2:
             raise MetricInputError(f"kid: {name} features must be an (N, D) tensor")
-        if not torch.isfinite(x).all():
+        if not all_finite(x):
             raise MetricInputError(f"kid: {name} features contain NaN or inf values")
     if real.shape[1] != fake.shape[1]:
         raise MetricInputError(f"kid: feature dimensions differ ({real.shape[1]} vs "
