@@ -90,7 +90,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise ExportError(f"-n: expected at least 1, got {args.n}")
     folder, trial, ckpt = trial_checkpoint(args.study, args.storage, args.trial, args.best)
-    record, meta, trainer = StudyRecord.load(folder), read_meta(ckpt) or {}, _trainer_of(ckpt)
+    record, meta = StudyRecord.load(folder), read_meta(ckpt) or {}
+    trainer = _trainer_of(ckpt, meta)
     over = overrides_from(trainer, args.tau_infer, args.rejection)
     try:
         restored = restore(ckpt, args.device, over, args.data_root or record.data_root, args.seed)
@@ -105,21 +106,21 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trainer_of(ckpt: Path) -> str:
+def _trainer_of(ckpt: Path, meta: dict) -> str:
     """From meta.json; checkpoints written before it named the trainer hold it in state.pt."""
-    from trainables.checkpoint import read_meta, read_state
+    from trainables.checkpoint import read_state
 
-    meta = read_meta(ckpt) or {}
     return str(meta.get("trainer") or read_state(ckpt)["config"]["trainer"])
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from study.rescore import PREFIX, rescore
+    from study.paths import RESCORE_PREFIX
+    from study.rescore import rescore
 
     added = rescore(args.study, args.storage, args.trial, args.samples, args.features,
                     args.split, args.seed, args.device, args.data_root)
     cols = [c for c in added.columns if c != "trial_id"]
-    print(f"re-scored {len(added)} trial(s); {len(cols)} metrics under {PREFIX}/ in the "
+    print(f"re-scored {len(added)} trial(s); {len(cols)} metrics under {RESCORE_PREFIX}/ in the "
           "results table and the trials' MLflow runs")
     if not added.empty:
         print(added.to_string(index=False, max_cols=8))

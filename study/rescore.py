@@ -23,8 +23,6 @@ from study.paths import (
     storage_root,
 )
 
-PREFIX = RESCORE_PREFIX
-
 
 def protocol_name(features: str, split: str, n: int) -> str:
     """`classifier-mnist-test-n10000`: MLflow metric keys allow no colon."""
@@ -55,13 +53,11 @@ def rescore(study: str, storage: str | None, trials: list[str] | None, samples: 
 
     from trainables.restore import restore
     from trainables.scoring.evaluate import evaluate
-    from trainables.scoring.images import resolve_features
+    from trainables.scoring.images import inception_extractor, resolve_features
 
     check_options(features, split, samples)
-    if features == "inception":  # no weights: say so before restoring anything
-        from evaluation.features import get_extractor
-
-        get_extractor("inception", device=device)
+    if features == "inception":  # no weights: say so before restoring anything (built once)
+        inception_extractor(device)
     folder = find_study(study, storage_root(storage))
     record = StudyRecord.load(folder)
     table = results_of(folder)
@@ -95,7 +91,8 @@ def rescore(study: str, storage: str | None, trials: list[str] | None, samples: 
             run_id = _run_of(client, record, trial)
             if run_id is not None:
                 _log(client, run_id, name, metrics, restored.step, Path(tmp))
-        rows.append({"trial_id": trial} | {f"{PREFIX}/{name}/{k}": v for k, v in metrics.items()})
+        rows.append({"trial_id": trial}
+                    | {f"{RESCORE_PREFIX}/{name}/{k}": v for k, v in metrics.items()})
     added = pd.DataFrame(rows)
     _merge_into_results(folder, added)
     return added
@@ -117,9 +114,9 @@ def _log(client: Any, run_id: str, name: str, metrics: dict[str, float], step: i
     from mlflow.entities import Metric
 
     now = int(time.time() * 1000)
-    client.log_batch(run_id, metrics=[Metric(f"{PREFIX}/{name}/{k}", float(v), now, step)
+    client.log_batch(run_id, metrics=[Metric(f"{RESCORE_PREFIX}/{name}/{k}", float(v), now, step)
                                       for k, v in metrics.items()])
-    client.log_artifacts(run_id, str(folder), f"{PREFIX}/{name}")
+    client.log_artifacts(run_id, str(folder), f"{RESCORE_PREFIX}/{name}")
 
 
 def _merge_into_results(folder: Path, added: pd.DataFrame) -> None:

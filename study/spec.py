@@ -249,11 +249,11 @@ class StudySpec(_Strict):
         # Settings added later hash as if absent while at their defaults: old studies resume.
         if not dumped["trainers"]:
             del dumped["trainers"]
-        for *path, key in _ADDED_LATER:
+        for (*path, key), default in _ADDED_LATER.items():
             node = dumped
             for part in path:
                 node = node[part]
-            if node.get(key) == _ADDED_LATER[(*path, key)]:
+            if node.get(key) == default:
                 del node[key]
         blob = json.dumps(dumped, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

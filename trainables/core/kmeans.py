@@ -112,10 +112,11 @@ def _sklearn_kmeans(
     from sklearn.cluster import KMeans
     from sklearn.exceptions import ConvergenceWarning
 
-    xs = x.detach().cpu().numpy()
+    xc = x.detach().cpu()
+    xs = xc.numpy()
     if init is None:
         rs = np.random.RandomState(int(torch.randint(2**31 - 1, (1,), generator=generator)))
-        starts = list(kmeans_plusplus(x.detach().cpu(), k, rs, restarts)[0].numpy())
+        starts = list(kmeans_plusplus(xc, k, rs, restarts)[0].numpy())
     else:  # from given centres Lloyd draws nothing: the caller's stream is left alone
         starts = [init.detach().cpu().numpy().astype(xs.dtype)]
     best = None
