@@ -111,20 +111,15 @@ class ChannelAdapter(Extractor):
         return out
 
 
-def inception_extractor(device: torch.device | str = "cpu") -> Extractor:
-    """This process's Inception for the device (built, and its weights read, once)."""
-    key = str(device)
-    if key not in _INCEPTION:
-        _INCEPTION[key] = get_extractor("inception", device=key)
-    return _INCEPTION[key]
-
-
 def build_extractor(name: str, data: DataBundle, device: torch.device | str = "cpu",
                     features: str = "auto") -> Extractor:
     """The named extractor, fitted to the data's image shape; missing classifier weights give a
     FeatureExtractorError that names the classifier and the command that trains it."""
     if name == "inception":
-        return inception_extractor(device)
+        key = str(device)
+        if key not in _INCEPTION:
+            _INCEPTION[key] = get_extractor("inception", device=key)
+        return _INCEPTION[key]
     if name == "raw":
         return get_extractor("raw")
     try:
