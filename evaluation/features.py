@@ -41,6 +41,7 @@ __all__ = [
     "quantize_uint8",
     "INCEPTION_WEIGHTS_ENV",
     "INCEPTION_WEIGHTS_URL",
+    "inception_weights_file",
 ]
 
 INCEPTION_WEIGHTS_ENV = "STUDY_INCEPTION_WEIGHTS"
@@ -153,8 +154,10 @@ def _probe(host: str, port: int, timeout: float) -> str | None:
     return result[0]
 
 
-def _resolve_inception_weights(weights_path: str | Path | None, allow_download: bool,
-                               timeout: float) -> Path:
+def inception_weights_file(weights_path: str | Path | None = None, allow_download: bool = True,
+                           timeout: float = 5.0) -> Path:
+    """The Inception weights file the extractor would load (downloaded if allowed and absent);
+    FeatureExtractorError when there is none."""
     path = weights_path or os.environ.get(INCEPTION_WEIGHTS_ENV) or None
     if path is not None:
         p = Path(path).expanduser()
@@ -185,7 +188,7 @@ class InceptionExtractor(Extractor):
     def __init__(self, weights_path: str | Path | None = None, device: str = "cpu",
                  batch_size: int = 64, internal_dtype: str = "float32",
                  allow_download: bool = True, timeout: float = 5.0) -> None:
-        self.weights_file = _resolve_inception_weights(weights_path, allow_download, timeout)
+        self.weights_file = inception_weights_file(weights_path, allow_download, timeout)
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
         self.model = FeatureExtractorInceptionV3(

@@ -12,22 +12,28 @@ from typing import Any
 
 from evaluation.features import Extractor
 
-__all__ = ["metric_protocol", "library_versions"]
+__all__ = ["metric_protocol", "library_versions", "installed_versions"]
 
 _LIBS = {"torch": "torch", "numpy": "numpy", "scipy": "scipy", "sklearn": "scikit-learn",
          "torch_fidelity": "torch-fidelity"}
 
 
-@cache
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries the metrics depend on (``"missing"`` if absent)."""
+def installed_versions(dists: dict[str, str]) -> dict[str, str]:
+    """Installed version of each distribution (key -> distribution name); ``"missing"`` if
+    not installed."""
     out = {}
-    for key, dist in _LIBS.items():
+    for key, dist in dists.items():
         try:
             out[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[key] = "missing"
     return out
+
+
+@cache
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries the metrics depend on."""
+    return installed_versions(_LIBS)
 
 
 def metric_protocol(extractor: Extractor | dict[str, Any] | None, n_real: int | None,

@@ -91,7 +91,7 @@ def log_generator(client: mlflow.MlflowClient, run_id: str, checkpoint_dir: Path
     # Stated, not inferred (inference imports the model in a subprocess: seconds per trial).
     requirements = [f"{pkg}=={versions[pkg]}" for pkg in ("torch", "torchvision", "mlflow",
                                                          "numpy", "scikit-learn", "pydantic")
-                    if versions.get(pkg, "absent") != "absent"] + ["gan-mode-study"]
+                    if versions.get(pkg, "missing") != "missing"] + ["gan-mode-study"]
     code = Path(__file__).with_name("generator_model_code.py")
     with tempfile.TemporaryDirectory() as tmp, _no_progress_bars():
         copy = sampling_copy(Path(checkpoint_dir), Path(tmp) / "checkpoint")

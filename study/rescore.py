@@ -53,15 +53,11 @@ def rescore(study: str, storage: str | None, trials: list[str] | None, samples: 
 
     from trainables.restore import restore
     from trainables.scoring.evaluate import evaluate
-    from trainables.scoring.images import resolve_features
+    from trainables.scoring.images import inception_extractor, resolve_features
 
     check_options(features, split, samples)
-    if features == "inception":  # no weights: say so before restoring anything
-        # Built here, not taken from the scoring's per-process cache, whose key is the device
-        # only: a cached network would hide weights that are missing now.
-        from evaluation.features import get_extractor
-
-        get_extractor("inception", device=device)
+    if features == "inception":  # no weights: say so before restoring anything (built once)
+        inception_extractor(device)
     folder = find_study(study, storage_root(storage))
     record = StudyRecord.load(folder)
     table = results_of(folder)

@@ -6,18 +6,15 @@ import platform
 import subprocess
 from pathlib import Path
 
+from evaluation.protocol import installed_versions
+
+_PACKAGES = ("torch", "torchvision", "ray", "mlflow", "optuna", "numpy", "scipy", "scikit-learn",
+             "torch-fidelity", "pyarrow", "pydantic", "gan-mode-study")
+
 
 def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for pkg in ("torch", "torchvision", "ray", "mlflow", "optuna", "numpy", "scipy",
-                "scikit-learn", "torch-fidelity", "pyarrow", "pydantic", "gan-mode-study"):
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "absent"
-    return out
+    """Python's and the installed packages' versions (``"missing"`` if not installed)."""
+    return {"python": platform.python_version(), **installed_versions({p: p for p in _PACKAGES})}
 
 
 def git_revision() -> str:

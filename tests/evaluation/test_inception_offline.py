@@ -103,3 +103,20 @@ def test_fid_is_kid_end_to_end_equal_torch_fidelitys(weights, tmp_path, monkeypa
     assert ours["fid"] == pytest.approx(theirs["frechet_inception_distance"], rel=1e-3)
     assert ours["is_mean"] == pytest.approx(theirs["inception_score_mean"], rel=1e-5)
     assert ours["kid_mean"] == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-5)
+
+
+def test_the_scorings_inception_is_kept_per_weights_file(weights, tmp_path, monkeypatch):
+    from evaluation.errors import FeatureExtractorError
+    from trainables.scoring.images import inception_extractor
+
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(weights))
+    first = inception_extractor("cpu")
+    assert inception_extractor("cpu") is first  # built once per process
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(tmp_path / "missing.pth"))
+    with pytest.raises(FeatureExtractorError, match="missing.pth"):
+        inception_extractor("cpu")  # the earlier build does not hide weights missing now
+    other = tmp_path / "other.pth"
+    other.write_bytes(weights.read_bytes())
+    monkeypatch.setenv(INCEPTION_WEIGHTS_ENV, str(other))
+    second = inception_extractor("cpu")
+    assert second is not first and second.describe()["weights_file"] == "other.pth"

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from evaluation.errors import FeatureExtractorError, RankDeficientWarning
-from evaluation.features import Extractor, get_extractor
+from evaluation.features import Extractor, get_extractor, inception_weights_file
 from evaluation.fid import FeatureStats
 from trainables.data import DataBundle
 
@@ -47,7 +47,8 @@ SPLIT = "train"  # default reference: the bundle the run trains on (eval_split: 
 
 _FAMILIES = {"mnist": "mnist", "stacked_mnist": "mnist", "fashion_mnist": "fashion_mnist",
              "digits": "digits", "cifar10": "cifar10"}
-_INCEPTION: dict[str, Extractor] = {}  # heavy to build: one per device and process
+# Heavy to build: one per device and weights file (path and mtime) in a process.
+_INCEPTION: dict[tuple[str, str, int], Extractor] = {}
 
 
 def classifier_family(data: DataBundle) -> str | None:
@@ -111,15 +112,22 @@ class ChannelAdapter(Extractor):
         return out
 
 
+def inception_extractor(device: torch.device | str = "cpu") -> Extractor:
+    """This process's Inception for the device and the weights file that resolves now (missing
+    weights raise FeatureExtractorError even after an earlier build)."""
+    weights = inception_weights_file().resolve()
+    key = (str(device), str(weights), weights.stat().st_mtime_ns)
+    if key not in _INCEPTION:
+        _INCEPTION[key] = get_extractor("inception", weights_path=weights, device=str(device))
+    return _INCEPTION[key]
+
+
 def build_extractor(name: str, data: DataBundle, device: torch.device | str = "cpu",
                     features: str = "auto") -> Extractor:
     """The named extractor, fitted to the data's image shape; missing classifier weights give a
     FeatureExtractorError that names the classifier and the command that trains it."""
     if name == "inception":
-        key = str(device)
-        if key not in _INCEPTION:
-            _INCEPTION[key] = get_extractor("inception", device=key)
-        return _INCEPTION[key]
+        return inception_extractor(device)
     if name == "raw":
         return get_extractor("raw")
     try:
