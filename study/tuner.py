@@ -11,6 +11,7 @@ import optuna
 from ray import tune
 from ray.tune.search import BasicVariantGenerator, Repeater
 
+from study.population import PB2Scheduler, PBTScheduler
 from study.spec import Choice, IntRange, LogUniform, Param, StudySpec, Uniform
 from study.trial import SEED_KEY, TRAINER_KEY, TrialPlan, run_trial
 
@@ -146,13 +147,11 @@ def scheduler(spec: StudySpec) -> Any:
               "quantile_fraction": s.quantile_fraction, "log_config": True, "synch": s.synch}
     if s.type == "pbt":
         mutations = {k: tune_domain(p, grid_ok=False) for k, p in s.mutations.items()}
-        return tune.schedulers.PopulationBasedTraining(
+        return PBTScheduler(
             hyperparam_mutations=mutations, resample_probability=s.resample_probability,
             **common)
-    from ray.tune.schedulers.pb2 import PB2
-
     bounds = {k: [p.low, p.high] for k, p in s.mutations.items()}  # continuous (validated)
-    return PB2(hyperparam_bounds=bounds, **common)
+    return PB2Scheduler(hyperparam_bounds=bounds, **common)
 
 
 def total_trials(spec: StudySpec) -> int:
