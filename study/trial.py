@@ -28,7 +28,7 @@ from ray.train.torch import TorchConfig, TorchTrainer
 from ray.train.v2.api.callback import UserCallback
 from ray.util.queue import Queue
 
-from trainables.checkpoint import META_FILE, local_folder
+from trainables.checkpoint import META_FILE, local_folder, location
 from trainables.core.settings import merge_settings
 from trainables.loop import LoopConfig, ray_train_worker, train_loop
 
@@ -146,8 +146,7 @@ def start_point(trial_id: str, config: dict[str, Any]) -> tuple[str, str | None,
         return trial_id, None, None
     meta = read_checkpoint_meta(ckpt)
     # Workers may run on other nodes: hand them the storage location, not a local copy.
-    folder = ckpt.path if ckpt.filesystem.type_name == "local" else \
-        f"{ckpt.filesystem.type_name}://{ckpt.path}"
+    folder = location(ckpt)
     if meta.get("trial_id") in (None, trial_id):  # our own snapshot (pause, restore)
         return meta.get("run_name") or trial_id, folder, None
     donor, step = meta["trial_id"], int(meta["step"])

@@ -116,10 +116,22 @@ def module_digest(modules: dict[str, torch.nn.Module]) -> str:
     return weights_digest({k: m.state_dict() for k, m in modules.items()})
 
 
+def location(ckpt: Any) -> str:
+    """Where a Ray checkpoint lives: a local/NFS path as is, else `<filesystem>://<path>`."""
+    kind = ckpt.filesystem.type_name
+    return ckpt.path if kind == "local" else f"{kind}://{ckpt.path}"
+
+
 def local_folder(location: str) -> Path:
-    """A checkpoint folder on this node: a local/NFS path as is, a URI (s3://...) downloaded."""
+    """A checkpoint folder on this node: a local/NFS path as is (read in place), a URI
+    (s3://...) downloaded into a folder of this caller's own. Not Ray's shared temporary
+    folder: a node's second worker that asks after the first's download has finished
+    downloads into it again, over the files the first one is reading."""
     if "://" not in location:
         return Path(location)
+    import tempfile
+
     import ray.train
 
-    return Path(ray.train.Checkpoint(location).to_directory())
+    return Path(ray.train.Checkpoint(location).to_directory(
+        tempfile.mkdtemp(prefix="checkpoint-")))

@@ -220,8 +220,7 @@ class RayTrainReporter:
         import ray.train
 
         ckpt = ray.train.get_checkpoint()
-        # to_directory() fetches from remote storage (S3) and is a plain copy on shared disks.
-        return Path(ckpt.to_directory()) if ckpt is not None else None
+        return checkpoint.local_folder(checkpoint.location(ckpt)) if ckpt is not None else None
 
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
         import ray.train
