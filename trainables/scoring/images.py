@@ -115,8 +115,8 @@ class ChannelAdapter(Extractor):
 def inception_extractor(device: torch.device | str = "cpu") -> Extractor:
     """This process's Inception for the device and the weights file that resolves now (missing
     weights raise FeatureExtractorError even after an earlier build)."""
-    weights = inception_weights_file().resolve()
-    key = (str(device), str(weights), weights.stat().st_mtime_ns)
+    weights = inception_weights_file()
+    key = (str(device), str(weights.resolve()), weights.stat().st_mtime_ns)
     if key not in _INCEPTION:
         _INCEPTION[key] = get_extractor("inception", weights_path=weights, device=str(device))
     return _INCEPTION[key]
