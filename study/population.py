@@ -31,9 +31,11 @@ class _ResyncAfterError(PopulationBasedTraining):
 
     def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
         chosen = super().choose_trial_to_run(tune_controller)
+        if chosen is not None or not self._synch:
+            return chosen
         live = tune_controller.get_live_trials()
-        if chosen is not None or not self._synch or any(t.status == Trial.RUNNING for t in live):
-            return chosen  # a result will arrive
+        if any(t.status == Trial.RUNNING for t in live):
+            return None  # a result will arrive
         state = self._trial_state
         waiting = [t for t in live if t.status == Trial.PAUSED and t.last_result
                    and state[t].last_perturbation_time < state[t].last_train_time]

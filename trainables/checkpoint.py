@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -129,8 +130,6 @@ def local_folder(location: str) -> Path:
     downloads into it again, over the files the first one is reading."""
     if "://" not in location:
         return Path(location)
-    import tempfile
-
     import ray.train
 
     return Path(ray.train.Checkpoint(location).to_directory(
