@@ -15,6 +15,7 @@ SPEC_COPY = "spec.yaml"
 TUNE_DIR = "tune"
 RESULTS_FILE = "results.parquet"
 RESULTS_TABLE = "results_table.json"  # the same table as an MLflow table on the parent run
+# (trial ids as `trial_<id>` under `trial`: mlflow.load_table would read "12345_00000" as a number)
 RESCORE_PREFIX = "rescore"  # `study evaluate`'s columns and metrics: rescore/<protocol>/<metric>
 LINEAGE_FILE = "lineage.jsonl"  # PBT exploit events, appended by the driver as they happen
 LINEAGE_TABLE = "lineage.parquet"

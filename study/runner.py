@@ -256,7 +256,7 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
             client.log_artifact(record.parent_run_id, str(folder / name))
     # The results as an MLflow table too: the parent run's Evaluation view shows it, and
     # mlflow.load_table reads it back (across studies of one experiment).
-    client.log_table(record.parent_run_id, table, RESULTS_TABLE)
+    client.log_table(record.parent_run_id, mlflow_table(table), RESULTS_TABLE)
     errors = int(sum(r.error is not None for r in grid))
     unfinished = [t for t in trial_states(folder) if t["status"] not in ("TERMINATED", "ERROR")]
     if unfinished:  # Tune returns after Ctrl-C or SIGTERM with the rest of the trials unrun
@@ -340,6 +340,15 @@ def results_table(grid: Any, spec: StudySpec) -> pd.DataFrame:
     if key in table:
         table = table.sort_values(key, ascending=ascending, na_position="last")
     return table.reset_index(drop=True)
+
+
+def mlflow_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The results table as logged for `mlflow.load_table`, which infers column types when it
+    reads: a trial id of hex digits ('12345_00000', '305e5_00001') would come back as a number,
+    so the ids go as `trial_<id>` under `trial`."""
+    out = table.drop(columns="trial_id")
+    out.insert(0, "trial", "trial_" + table["trial_id"].astype(str))
+    return out
 
 
 def print_summary(outcome: StudyOutcome) -> None:

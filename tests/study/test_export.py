@@ -19,7 +19,7 @@ from PIL import Image
 
 from evaluation.toy import hq_radius, toy_metrics
 from study.cli import main
-from study.runner import run_study
+from study.runner import mlflow_table, run_study
 from tests.study.helpers import runs_of, toy_spec, write_spec
 from trainables.checkpoint import read_meta
 from trainables.data import load_dataset
@@ -158,7 +158,27 @@ def test_dataset_input_and_results_table_in_mlflow(study):
     mlflow.set_tracking_uri(study["uri"])
     mlflow.set_experiment(experiment_id=parent.info.experiment_id)
     table = mlflow.load_table("results_table.json", run_ids=[parent.info.run_id])
-    assert list(table["trial_id"]) == list(study["outcome"].table["trial_id"])
+    assert list(table["trial"]) == [f"trial_{t}" for t in study["outcome"].table["trial_id"]]
+
+
+def test_trial_ids_of_digits_come_back_from_the_mlflow_table_as_text(tmp_path):
+    # Tune's ids are 5 hex digits and a counter: ids of digits only, or digits around one 'e',
+    # are valid numbers to the type inference of mlflow.load_table.
+    ids = ["12345_00000", "305e5_00001", "a0c3f_00002"]
+    table = pd.DataFrame({"trial_id": ids, "status": "TERMINATED", "fid": [1.0, 2.0, 3.0]})
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("table", artifact_location=(tmp_path / "a").as_uri())
+    run = client.create_run(experiment)
+    client.log_table(run.info.run_id, mlflow_table(table), "results_table.json")
+    mlflow.set_tracking_uri(client.tracking_uri)
+    mlflow.set_experiment(experiment_id=experiment)
+    back = mlflow.load_table("results_table.json", run_ids=[run.info.run_id])
+    assert [t.removeprefix("trial_") for t in back["trial"]] == ids
+    assert list(back["fid"]) == [1.0, 2.0, 3.0] and "trial_id" not in back
+    # the plain ids of a study whose ids are all numbers do not survive: the reason for the prefix
+    client.log_table(run.info.run_id, table[:2], "plain.json")
+    plain = mlflow.load_table("plain.json", run_ids=[run.info.run_id])["trial_id"]
+    assert plain.dtype.kind == "f" and list(plain) != ids[:2]
 
 
 def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
