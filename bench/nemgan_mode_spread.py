@@ -47,8 +47,9 @@ def main() -> None:
     ckpts = sorted(((read_meta(m.parent), m.parent) for m in folder.rglob("meta.json")
                     if (m.parent / "state.pt").is_file()),
                    key=lambda mc: (mc[0]["trial_id"], int(mc[0]["step"])))
-    lines = ["| trial | conditions | seed | step | spread of all samples / data's | per latent "
-             "mode (→ data group): spread / group's | mean |", "|---|---|---|---|---|---|---|"]
+    lines = ["| trial | conditions | z weight | seed | step | spread of all samples / data's "
+             "| per latent mode (→ data group): spread / group's | mean |",
+             "|---|---|---|---|---|---|---|---|"]
     real: dict[int, float] | None = None
     means: dict[tuple[str, int], list[float]] = {}
     for meta, ckpt in ckpts:
@@ -80,16 +81,17 @@ def main() -> None:
             cells = [(f"→{k}", spread(f[g == k]) / real[k]) for k in real if (g == k).sum() > 10]
         mean = statistics.fmean(v for _, v in cells)
         label = "[" + ", ".join(m.cfg.conditions) + "]"
-        means.setdefault((label, r.step), []).append(mean)
-        lines.append(f"| {meta['trial_id']} | {label} | {r.config.seed} | {r.step} | "
+        zw = m.cfg.inverter_z_weight
+        means.setdefault((label, zw, r.step), []).append(mean)
+        lines.append(f"| {meta['trial_id']} | {label} | {zw:g} | {r.config.seed} | {r.step} | "
                      f"{ratio_all:.2f} | " + ", ".join(f"{c} {v:.2f}" for c, v in cells)
                      + f" | {mean:.2f} |")
         print(lines[-1], flush=True)
-    lines += ["", "| conditions | step | mean within-mode spread / group's (mean ± std over "
-              "trials) |", "|---|---|---|"]
-    for (label, step), vals in sorted(means.items()):
+    lines += ["", "| conditions | z weight | step | mean within-mode spread / group's (mean ± "
+              "std over trials) |", "|---|---|---|---|"]
+    for (label, zw, step), vals in sorted(means.items()):
         sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        lines.append(f"| {label} | {step} | {statistics.fmean(vals):.2f} ± {sd:.2f} |")
+        lines.append(f"| {label} | {zw:g} | {step} | {statistics.fmean(vals):.2f} ± {sd:.2f} |")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
