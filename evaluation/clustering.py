@@ -1,4 +1,6 @@
-"""Partition quality vs true labels: ``nmi``, ``ari``, ``purity``, ``cluster_acc``.
+"""Partition quality vs true labels: ``nmi``, ``ari``, ``purity``, ``cluster_acc``, and
+``majority_acc``, the clustering accuracy of one cluster for every point (the floor to read ACC
+against on imbalanced classes).
 
 NMI and ARI are scikit-learn's ``normalized_mutual_info_score`` (arithmetic normalisation, its
 default) and ``adjusted_rand_score``. Purity = Σ_clusters max_class |cluster ∩ class| / N.
@@ -18,7 +20,7 @@ from sklearn.metrics.cluster import contingency_matrix
 
 from evaluation.errors import MetricInputError
 
-__all__ = ["nmi", "ari", "purity", "cluster_acc", "clustering_metrics"]
+__all__ = ["nmi", "ari", "purity", "cluster_acc", "majority_acc", "clustering_metrics"]
 
 Labels = Sequence[int] | np.ndarray
 
@@ -63,6 +65,12 @@ def cluster_acc(true_labels: Labels, pred_labels: Labels) -> float:
     c = contingency_matrix(t, p)
     rows, cols = linear_sum_assignment(c, maximize=True)
     return float(c[rows, cols].sum() / t.size)
+
+
+def majority_acc(true_labels: Labels) -> float:
+    """``cluster_acc`` of a single cluster: the largest class's share of the labels."""
+    t, _ = _check(true_labels, true_labels)
+    return float(np.unique(t, return_counts=True)[1].max() / t.size)
 
 
 def clustering_metrics(true_labels: Labels, pred_labels: Labels) -> dict[str, float]:

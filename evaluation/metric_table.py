@@ -96,6 +96,8 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("purity", "max", {k: _CLUSTERED for k in KINDS}, "purity",
            "majority-class share per partition or cluster", when="data with class labels"),
     Metric("acc", "max", _EVERY_KIND_NEMGAN, "ACC", "NEMGAN inverter's cluster accuracy", True),
+    Metric("acc_majority", None, _EVERY_KIND_NEMGAN, "ACC of one cluster",
+           "ACC of putting every evaluated point in one cluster: the largest class's share", True),
     Metric("ari", "max", _EVERY_KIND_NEMGAN, "ARI", "adjusted Rand index", True),
     Metric("prior_l1", "min", _EVERY_KIND_NEMGAN, "prior L1",
            "L1 of the learned priors to the class frequencies"),

@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-from evaluation.clustering import ari, cluster_acc, clustering_metrics, nmi, purity
+from evaluation.clustering import (
+    ari,
+    cluster_acc,
+    clustering_metrics,
+    majority_acc,
+    nmi,
+    purity,
+)
 from evaluation.errors import MetricInputError
 
 
@@ -35,6 +42,15 @@ def test_cluster_acc_and_purity_hand_made() -> None:
     assert purity(t, p) == pytest.approx(5 / 6)
     # k_pred < k_true: everything in one cluster → acc = largest class share
     assert cluster_acc([0, 1, 2, 2], [0, 0, 0, 0]) == pytest.approx(0.5)
+
+
+def test_majority_acc_is_the_acc_of_one_cluster() -> None:
+    rng = np.random.default_rng(2)
+    t = rng.choice(5, size=1000, p=[0.29, 0.10, 0.41, 0.10, 0.10])
+    assert majority_acc(t) == cluster_acc(t, np.zeros_like(t)) == np.bincount(t).max() / 1000
+    assert majority_acc([3, 3, 1]) == pytest.approx(2 / 3)
+    with pytest.raises(MetricInputError, match="at least one"):
+        majority_acc([])
 
 
 def test_clustering_bad_inputs() -> None:

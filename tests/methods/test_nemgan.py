@@ -235,6 +235,8 @@ def test_train_loop_on_vector_data_learns_priors_and_reports_the_metrics(loss):
                 "fake_prior_l1", "labelled_ce", "prior_loss", "inverter_ce"):
         assert math.isfinite(last[key]), key
     assert last["eval_on_test"] == 1.0 and 0 <= last["acc"] <= 1
+    # the floor of ACC: one cluster scores the largest class's share (weights 0.6 / 0.3 / 0.1)
+    assert 0.5 < last["acc_majority"] < 0.7
     assert abs(sum(last[f"prior_{i}"] for i in range(3)) - 1) < 1e-5
     # h first learns W_s (30 steps), then 30 α steps from uniform toward [0.6, 0.3, 0.1].
     first = reporter.history[0]

@@ -23,7 +23,8 @@ an inverter h trained with G, and prior learning from sparse labels.
 
 Evaluation (rank 0): h's cluster assignments on the TEST split (argmax of the mode logits; k-means
 on ẑ with K clusters when the latent is unimodal, as the authors' evaluation code does) against
-the true classes: `acc` (Hungarian), `nmi`, `ari`; `eval_on_test` is 0 when no test split could
+the true classes: `acc` (Hungarian) beside `acc_majority` (the ACC of one cluster for all: the
+largest class's share), `nmi`, `ari`; `eval_on_test` is 0 when no test split could
 be loaded (then the training data is used). With a multimodal latent also `prior_0..K-1`
 (softmax(α)), `prior_l1` (L1 to the training set's class frequencies), `mode_consistency`
 (fraction of G(e_y + ν) that h assigns to y) and `fake_prior_l1` (L1 between the histogram of
@@ -454,13 +455,14 @@ class NEMGAN(AdversarialMethod):
         return data.x[idx], y, self._test is not None
 
     def evaluate(self, step: int) -> dict[str, float]:
-        from evaluation.clustering import ari, cluster_acc, nmi
+        from evaluation.clustering import ari, cluster_acc, majority_acc, nmi
 
         x, y, is_test = self.eval_data()
         out: dict[str, float] = {"eval_on_test": float(is_test)}
         if y is not None:
             pred, true = self.assign(x), y.numpy()
-            out |= {"acc": cluster_acc(true, pred), "nmi": nmi(true, pred), "ari": ari(true, pred)}
+            out |= {"acc": cluster_acc(true, pred), "acc_majority": majority_acc(true),
+                    "nmi": nmi(true, pred), "ari": ari(true, pred)}
         if not self.multimodal:
             return out
         p = self.priors().cpu().double().numpy()
