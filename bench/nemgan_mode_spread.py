@@ -51,13 +51,13 @@ def main() -> None:
              "| per latent mode (→ data group): spread / group's | mean |",
              "|---|---|---|---|---|---|---|---|"]
     real: dict[int, float] | None = None
-    means: dict[tuple[str, int], list[float]] = {}
+    means: dict[tuple[str, float, int], list[float]] = {}
     for meta, ckpt in ckpts:
         r = restore(ckpt, data_root=args.data_root)
         m, data = r.method, r.data
-        ex = build_extractor(resolve_features(data, "auto"), data)
-        c2m = class_to_mode(data, ex.logits(data.x[:2]).shape[1])
-        if real is None:
+        if real is None:  # one data set per study: the extractor and the data's spreads once
+            ex = build_extractor(resolve_features(data, "auto"), data)
+            c2m = class_to_mode(data, ex.logits(data.x[:2]).shape[1])
             x = data.x[torch.randperm(len(data.x), generator=torch.Generator().manual_seed(0))]
             x = x[: 20 * args.n]
             g, f = groups_of(ex, x, c2m), ex(x)
@@ -66,7 +66,8 @@ def main() -> None:
             lines.insert(0, f"Data: spread {real_all:.2f} over all, per group "
                          + ", ".join(f"{k}: {v:.2f}" for k, v in real.items()) + "\n")
         x = m.sample(args.n)
-        ratio_all = spread(ex(x)) / real_all
+        f = ex(x)
+        ratio_all = spread(f) / real_all
         cells = []
         if m.multimodal:
             for y in range(m.k):
@@ -77,7 +78,6 @@ def main() -> None:
                 cells.append((f"{y}→{grp}", spread(ex(xy)) / real[grp]))
         else:
             g = groups_of(ex, x, c2m)
-            f = ex(x)
             cells = [(f"→{k}", spread(f[g == k]) / real[k]) for k in real if (g == k).sum() > 10]
         mean = statistics.fmean(v for _, v in cells)
         label = "[" + ", ".join(m.cfg.conditions) + "]"
