@@ -92,10 +92,12 @@ def main() -> None:
         print(f"{name:14} {ours:14.1f} {bare:12.1f} {ours / bare:7.2f}", flush=True)
 
 
-def compare(name: str, data_root: str, steps: int, repeats: int, device: torch.device
+def compare(name: str, data_root: str | None, steps: int, repeats: int, device: torch.device,
+            setting: tuple[str, dict[str, Any], dict[str, Any]] | None = None,
             ) -> tuple[float, float]:
-    """Best images/s of the trainer's own step and of the bare loop, measured alternately."""
-    dataset, options, cfg = TRAINERS[name]
+    """Best images/s of the trainer's own step and of the bare loop, measured alternately
+    (`setting`: (data set, its options, trainer config) instead of TRAINERS[name])."""
+    dataset, options, cfg = setting or TRAINERS[name]
     torch.manual_seed(0)
     data = load_dataset(dataset, root=data_root, **options)
     cls = get_method(name)

@@ -175,6 +175,15 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) ->
 def stacked_mnist_modes(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Mode labels 100a + 10b + c of Stacked MNIST images N×3×H×W in [-1, 1], classifying each
     channel with the MNIST classifier (other sizes are resized to 28×28 first)."""
+    logits = stacked_mnist_channel_logits(model, x, batch_size)
+    return logits.argmax(1).reshape(len(x), 3) @ torch.tensor([100, 10, 1])
+
+
+@torch.no_grad()
+def stacked_mnist_channel_logits(model: nn.Module, x: torch.Tensor,
+                                 batch_size: int = 1000) -> torch.Tensor:
+    """The MNIST classifier's logits of each channel of N×3×H×W images, shape (3N, 10), channel
+    order (image, channel): the modes and the per-channel learning gate both read them."""
     n, c, h, w = x.shape
     if c != 3:
         raise ValueError(f"expected 3-channel Stacked MNIST images, got shape {tuple(x.shape)}")
@@ -185,5 +194,4 @@ def stacked_mnist_modes(model: nn.Module, x: torch.Tensor, batch_size: int = 100
         channels = torch.nn.functional.interpolate(
             channels, size=(28, 28), mode="bicubic", align_corners=False
         ).clamp_(-1, 1)
-    digits = predict_logits(model, channels, batch_size).argmax(1).reshape(n, 3)
-    return digits @ torch.tensor([100, 10, 1])
+    return predict_logits(model, channels, batch_size)

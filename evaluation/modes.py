@@ -26,7 +26,10 @@ import numpy as np
 
 from evaluation.errors import MetricInputError
 
-__all__ = ["mode_histogram", "reverse_kl", "mode_freq_l1", "modes_covered", "mode_metrics"]
+__all__ = ["mode_histogram", "reverse_kl", "mode_freq_l1", "modes_covered", "mode_metrics",
+           "confident_share"]
+
+CONFIDENT = 0.9  # the learning gate's threshold on the reference classifier's top probability
 
 
 def _counts(counts: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -113,3 +116,20 @@ def mode_metrics(counts: Sequence[float] | np.ndarray, min_count: int = 1,
         "reverse_kl_log10": reverse_kl(counts, 10, p_data=p_data),
         "mode_freq_l1": mode_freq_l1(counts, p_data),
     }
+
+
+def confident_share(logits: np.ndarray, threshold: float = CONFIDENT) -> float:
+    """The learning gate: the share of rows whose top softmax probability is >= `threshold`.
+
+    On images it is the share of samples (Stacked MNIST: of channels) that the reference
+    classifier reads confidently; a generator still drawing blobs scores near 0, and mode counts
+    taken below the gate count classifier noise, not modes.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
+        raise MetricInputError(f"logits: expected an (n >= 1, classes >= 2) array, got {z.shape}")
+    if not np.isfinite(z).all():
+        raise MetricInputError("logits: expected finite values")
+    z = z - z.max(axis=1, keepdims=True)
+    top = 1.0 / np.exp(z).sum(axis=1)  # softmax of the max entry (its shifted logit is 0)
+    return float((top >= threshold).mean())

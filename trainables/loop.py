@@ -166,19 +166,14 @@ def train_loop(
         reporter.report(last | live_rates(method) | first_extra, None)
         return last
 
-    sums: dict[str, float] = {}
-    count, t0, t_start = 0, time.perf_counter(), time.monotonic()
+    window = LossWindow(cfg.trainer)
+    t0, t_start = time.perf_counter(), time.monotonic()
     step = start
     while step < cfg.steps:
         losses = method.train_step(step)
         method.update_average()
         step += 1
-        for name, value in losses.items():
-            v = float(value)
-            if not math.isfinite(v):
-                raise NonFiniteLossError(f"{name} is {v} at step {step} (trainer {cfg.trainer})")
-            sums[name] = sums.get(name, 0.0) + v
-        count += 1
+        window.add(step, losses)
         # Every report carries the evaluation metrics (schedulers need them at each report);
         # checkpoints fall on a subset of report steps.
         if not (step % cfg.eval_every == 0 or step == cfg.steps):
@@ -187,8 +182,8 @@ def train_loop(
         # Checked only at report steps, which every rank reaches together, then agreed on.
         stop = ctx.all_agree(cfg.time_s is not None and time.monotonic() - t_start > cfg.time_s)
         do_ckpt = do_ckpt or stop
-        metrics: dict[str, Any] = {"step": step, **{k: v / count for k, v in sums.items()}}
-        metrics["step_time_s"] = (time.perf_counter() - t0) / count
+        metrics: dict[str, Any] = {"step": step, **window.means()}
+        metrics["step_time_s"] = (time.perf_counter() - t0) / window.count
         metrics |= live_rates(method) | first_extra
         first_extra = {}
         if rank == 0:
@@ -201,10 +196,41 @@ def train_loop(
             if folder is not None:
                 checkpoint.save(method, ctx, step, folder, cfg.model_dump(), last)
             reporter.report(metrics, folder)
-        sums, count, t0 = {}, 0, time.perf_counter()
+        window, t0 = LossWindow(cfg.trainer), time.perf_counter()
         if stop:
             break
     return last
+
+
+class LossWindow:
+    """The losses of the steps since the last report, kept on the device: reading one back
+    every step (`float(loss)`) stalls a GPU step on the host. They are read in one transfer per
+    report; a NaN or inf among them raises `NonFiniteLossError` naming the first bad step and
+    loss. Means are over every step of the window (a loss a step did not report counts 0)."""
+
+    def __init__(self, trainer: str) -> None:
+        self.trainer = trainer
+        self.values: list[torch.Tensor] = []
+        self.where: list[tuple[int, str]] = []  # (step, name) of each value
+        self.count = 0
+
+    def add(self, step: int, losses: dict[str, torch.Tensor]) -> None:
+        for name, value in losses.items():
+            self.values.append(torch.as_tensor(value).detach().reshape(()).float())
+            self.where.append((step, name))
+        self.count += 1
+
+    def means(self) -> dict[str, float]:
+        if not self.values:
+            return {}
+        device = self.values[-1].device
+        flat = torch.stack([v.to(device) for v in self.values]).double().cpu().tolist()
+        sums: dict[str, float] = {}
+        for (step, name), v in zip(self.where, flat, strict=True):
+            if not math.isfinite(v):
+                raise NonFiniteLossError(f"{name} is {v} at step {step} (trainer {self.trainer})")
+            sums[name] = sums.get(name, 0.0) + v
+        return {k: v / self.count for k, v in sums.items()}
 
 
 def live_rates(method: GANMethod) -> dict[str, float]:

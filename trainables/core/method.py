@@ -205,13 +205,24 @@ class AdversarialMethod(GANMethod):
     # d_update reads r1_gamma at every step, so PBT may move it mid-run.
     mutable = (*GANMethod.mutable, "r1_gamma")
 
+    def device_x(self) -> torch.Tensor:
+        """The training images on the run's device, copied once (the CPU tensor itself on the
+        CPU): a GPU step then gathers its batch there instead of copying it from the host."""
+        x = self.data.x
+        cached = getattr(self, "_device_x", None)
+        if cached is None or cached[0] is not x:  # x replaced (a resized or cut data set)
+            cached = (x, x.to(self.ctx.device))
+            self._device_x = cached
+        return cached[1]
+
     def real_batch(self, n: int) -> torch.Tensor:
-        idx = torch.randint(len(self.data.x), (n,), generator=self.ctx.generator)
-        return self.data.x[idx].to(self.ctx.device)
+        return self.real_batch_with_index(n)[0]
 
     def real_batch_with_index(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # Indices still come from the run's CPU generator: the batches equal the CPU run's.
         idx = torch.randint(len(self.data.x), (n,), generator=self.ctx.generator)
-        return self.data.x[idx].to(self.ctx.device), idx
+        x = self.device_x()
+        return x[idx.to(x.device, non_blocking=True)], idx
 
     def latent(self, n: int) -> torch.Tensor:
         z = torch.randn(n, self.cfg.latent_dim, generator=self.ctx.generator)

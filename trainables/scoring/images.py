@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from evaluation.errors import FeatureExtractorError, RankDeficientWarning
 from evaluation.features import Extractor, get_extractor, inception_weights_file
 from evaluation.fid import FeatureStats
+from evaluation.modes import confident_share
 from trainables.data import DataBundle
 
 PRDC_K = 5
@@ -263,9 +264,12 @@ def mode_stats(modes: np.ndarray, n_modes: int, priors: np.ndarray | None) -> di
 
 def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto",
                   device: torch.device | str = "cpu", cache: Any = None,
-                  split: str = SPLIT) -> tuple[dict[str, float], dict[str, Any]]:
+                  split: str = SPLIT, prdc_samples: int | None = None,
+                  ) -> tuple[dict[str, float], dict[str, Any]]:
     """Metrics of generated images (float NCHW in [-1, 1], on the CPU) and the protocol record;
-    the real reference is the `split` split of the data set `data` came from."""
+    the real reference is the `split` split of the data set `data` came from. `prdc_samples`
+    caps the k-NN metrics (PR/DC, and KID's reference) at the first that many samples: their
+    cost grows with n², the others' with n (paper-scale counts of 50k)."""
     from evaluation.fid import fid_from_stats
     from evaluation.inception_score import inception_score
     from evaluation.kid import KID_SEED, KID_SUBSETS, kid
@@ -281,7 +285,7 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
     real = split_of(data, split)
     n_fake = len(samples)
     n_real = min(len(real.x), max(FID_REAL_MIN, n_fake))
-    n_prdc = min(n_fake, len(real.x))
+    n_prdc = min(n_fake, len(real.x), prdc_samples or n_fake)
     ref = real_reference(real, ex, n_real, n_prdc, PRDC_K, cache, split)
 
     metrics: dict[str, float] = {}
@@ -308,22 +312,33 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
     clf, clf_note = mode_classifier(ex, family, name, data, device)
     mode_note = clf_note
     if clf is not None and data.name == "stacked_mnist":
-        from evaluation.classifiers import stacked_mnist_modes
+        from evaluation.classifiers import stacked_mnist_channel_logits
 
         model = clf.base.model if isinstance(clf, ChannelAdapter) else clf.model
         # The MNIST classifier takes [-1, 1]; a generator may overshoot its tanh range slightly.
-        modes = stacked_mnist_modes(model, samples.clamp(-1, 1)).numpy()
+        channel_logits = stacked_mnist_channel_logits(model, samples.clamp(-1, 1))
+        digits = channel_logits.argmax(1).reshape(n_fake, 3)
+        modes = (digits @ torch.tensor([100, 10, 1])).numpy()
         metrics |= mode_stats(modes, 1000, data.info["priors"])
+        metrics["confident_frac"] = confident_share(channel_logits.numpy())
+        # PacGAN's and the papers' reference is uniform over the 1000 triples: both are kept.
+        from evaluation.modes import mode_histogram, reverse_kl
+
+        metrics["reverse_kl_log10_uniform"] = reverse_kl(mode_histogram(modes, 1000), 10)
         mode_note = (f"{clf_note} per channel (stacked_mnist_modes), 1000 modes, p_data = the "
                      f"data's triple frequencies (PacGAN's uniform reference differs by "
-                     f"sampling noise)")
+                     f"sampling noise); confident_frac = share of channels read with p >= "
+                     f"0.9 (the learning gate); reverse_kl_log10_uniform against the uniform "
+                     f"1000")
     elif clf is not None and data.y is not None:
         lg = logits if clf is ex and logits is not None else clf.logits(samples)
         mapping = class_to_mode(data, lg.shape[1])
         modes = mapping[lg.argmax(1).numpy()]
         n_modes = int(data.info.get("n_modes") or mapping.max() + 1)
         metrics |= mode_stats(modes, n_modes, data.info["priors"])
-        mode_note = f"{clf_note} argmax → {n_modes} modes, p_data = the data's class priors"
+        metrics["confident_frac"] = confident_share(lg.numpy())
+        mode_note = (f"{clf_note} argmax → {n_modes} modes, p_data = the data's class priors; "
+                     f"confident_frac = share of samples read with p >= 0.9 (the learning gate)")
 
     desc = ex.describe()
     proto = metric_protocol(
