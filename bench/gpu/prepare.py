@@ -21,7 +21,7 @@ from pathlib import Path
 CARRY = Path(".gpu_carry")
 LIMIT = 64 * 2**20
 # The versions installed here, for CPython 3.12 manylinux x86_64 (the GPU machine).
-WHEELS = ["pydantic", "pydantic-core", "annotated-types", "typing-inspection"]
+WHEELS = ["pydantic", "pydantic-core", "annotated-types", "typing-inspection", "torch-fidelity"]
 PLATFORMS = ["manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
 DATA = {"mnist": ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                   "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]}
