@@ -10,9 +10,42 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 _EXIT_STATUS = pytest.StashKey[int]()
+_REAL_HOME = pytest.StashKey[tuple[Path, dict[str, float]]]()
+# Every cache and data root the product knows: each points into the test session's own folder,
+# so a test reads nothing an earlier run left on this machine (a stage cached under the user's
+# home once made a test pass here and fail on a fresh machine).
+CACHE_ENVS = ("STUDY_PARTITION_CACHE", "STUDY_STATS_CACHE", "STUDY_CLASSIFIERS_DIR",
+              "STUDY_DATA_ROOT", "MPLCONFIGDIR")
+PRODUCT_CACHE = Path(".cache") / "gan-mode-study"
+
+
+def _snapshot(folder: Path) -> dict[str, float]:
+    return {str(f): f.stat().st_mtime for f in folder.rglob("*") if f.is_file()} \
+        if folder.is_dir() else {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A fresh HOME and fresh cache roots for the whole session (subprocesses and Ray workers
+    inherit them); the real home's product cache is remembered to check it is left alone."""
+    import tempfile
+
+    real_home = Path.home()
+    config.stash[_REAL_HOME] = (real_home, _snapshot(real_home / PRODUCT_CACHE))
+    root = Path(tempfile.mkdtemp(prefix="gan-mode-study-tests-"))
+    os.environ["HOME"] = str(root / "home")
+    (root / "home").mkdir()
+    for name in CACHE_ENVS:
+        os.environ[name] = str(root / name.lower())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    real_home, before = session.config.stash[_REAL_HOME]
+    after = _snapshot(real_home / PRODUCT_CACHE)
+    written = sorted(f for f, t in after.items() if before.get(f) != t)
+    if written:
+        print(f"\nerror: tests wrote under the real home's {PRODUCT_CACHE}: {written[:5]}",
+              file=sys.stderr)
+        exitstatus = session.exitstatus = pytest.ExitCode.TESTS_FAILED
     session.config.stash[_EXIT_STATUS] = int(exitstatus)
 
 

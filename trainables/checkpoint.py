@@ -53,7 +53,10 @@ def save(
 
 
 def read_state(folder: str | Path, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """A checkpoint folder's `state.pt` (tensors on `device`)."""
+    """A checkpoint folder's `state.pt` (tensors on `device`). Loaders read it on the CPU:
+    `load_state_dict` copies weights and optimiser state to their modules' devices, and an RNG
+    state (NEMGAN's evaluation stream) must stay a CPU ByteTensor (read onto the GPU it made
+    every NEMGAN restore fail there)."""
     path = Path(folder) / STATE_FILE
     if not path.is_file():
         raise CheckpointError(f"checkpoint {folder}: no {STATE_FILE} in it")
@@ -67,7 +70,7 @@ def load(
     method: GANMethod, ctx: RunContext, folder: Path, restore_rng: bool = True
 ) -> tuple[int, dict[str, float]]:
     """Load a checkpoint folder into `method`; returns its step and the metrics reported then."""
-    state = read_state(folder, ctx.device)
+    state = read_state(folder)
     apply_state(method, state)
     rng_path = Path(folder) / f"rng_rank{ctx.rank}.pt"
     if restore_rng and rng_path.is_file():

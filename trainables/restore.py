@@ -44,7 +44,7 @@ def restore(folder: str | Path, device: torch.device | str = "cpu",
     no seed from the run's evaluation stream at the checkpoint's step: the first `eval_samples`
     samples are then the ones the run's last evaluation scored."""
     folder = Path(folder)
-    state = checkpoint.read_state(folder, device)
+    state = checkpoint.read_state(folder)  # on the CPU (see read_state)
     if "config" not in state:
         raise RestoreError(f"checkpoint {folder}: no run config in {checkpoint.STATE_FILE}")
     cfg = LoopConfig.model_validate(state["config"])

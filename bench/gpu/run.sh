@@ -17,7 +17,7 @@ fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 export STUDY_DATA_ROOT=$carry/data STUDY_CLASSIFIERS_DIR=$carry/classifiers
 tmp=${GPU_WORK:-/tmp/gpu_run}
-export STUDY_STATS_CACHE=$tmp/stats MPLBACKEND=Agg
+export STUDY_STATS_CACHE=$tmp/stats MPLBACKEND=Agg PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu.txt"
 "$py" -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" \
   | tee -a "$out/gpu.txt"

@@ -9,13 +9,15 @@ precision / recall / density / coverage on the first `final_prdc_samples` of the
 results are packed:
 
     OUT/results.jsonl    one line a finished run: settings, every report, the final scores
+                         (a failed run: its reports so far, the error and its traceback)
+    OUT/progress.jsonl   every report of every run as it is made (kept if the command is cut)
     OUT/figures.tar      each run's sample and per-condition grids and protocol.json
     OUT/generators.tar   each run's last G weights (fp16, while the archive stays < 15 MiB)
     OUT/throughput.json  the throughput phase's table (plans with `throughput:`)
     OUT/runner.log       this runner's log
 
 At most 8 files come back from the GPU machine, 16 MiB each, so everything goes into these
-five; the archives are rewritten whole (atomically) after each run, so a command stopped at its
+six; the archives are rewritten whole (atomically) after each run, so a command stopped at its
 limit still returns every run finished by then.
 
     python -m bench.gpu.runner PLAN --out DIR [--data-root DIR] [--device cuda|cpu]
@@ -38,6 +40,7 @@ from typing import Any
 import yaml
 
 MAX_ARCHIVE = 15 * 2**20  # below the 16 MiB a returned file may hold
+SAMPLE_CHUNK = 5000  # samples a G call at the final scoring
 RUN_KEYS = {"name", "trainer", "dataset", "method", "seed", "steps", "time_s", "eval_every",
             "eval_samples", "final_samples", "final_prdc_samples", "group", "eval_features"}
 
@@ -90,28 +93,58 @@ def loop_config(run: dict[str, Any], work: Path, data_root: str | None) -> dict[
     }
 
 
-def run_one(run: dict[str, Any], work: Path, data_root: str | None) -> dict[str, Any]:
-    """Train one run, score its last checkpoint and return its record (in the child)."""
+class ProgressReporter:
+    """`LocalReporter` that also appends each report, as it is made, to a JSON-lines file in
+    OUT: a command stopped at its limit still returns every report of every run, finished or
+    not (the first paper-plan run lost the reports of the runs that had not finished)."""
+
+    def __init__(self, name: str, checkpoint_root: Path, progress: Path | None) -> None:
+        from trainables.loop import LocalReporter
+
+        self.inner = LocalReporter(checkpoint_root=checkpoint_root)
+        self.name, self.progress, self.t0 = name, progress, time.monotonic()
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.inner.history
+
+    @property
+    def last_checkpoint(self) -> Path | None:
+        return self.inner.last_checkpoint
+
+    def restore_dir(self) -> Path | None:
+        return self.inner.restore_dir()
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        self.inner.report(metrics, checkpoint_dir)
+        if self.progress is not None:
+            line = {"run": self.name, "wall_s": time.monotonic() - self.t0, **metrics}
+            with open(self.progress, "a") as f:  # one short append a report
+                f.write(json.dumps(line, default=str) + "\n")
+
+
+def run_one(run: dict[str, Any], work: Path, data_root: str | None,
+            record: dict[str, Any], progress: Path | None = None) -> None:
+    """Train one run, score its last checkpoint and fill `record` (in the child); the reports
+    are in `record` as they are made, so a failure keeps them."""
     import torch
 
-    from trainables.loop import LocalReporter, train_loop
+    from trainables.loop import train_loop
 
     work.mkdir(parents=True, exist_ok=True)
-    reporter = LocalReporter(checkpoint_root=work / "ckpt")
+    reporter = ProgressReporter(run["name"], work / "ckpt", progress)
+    record["reports"] = reporter.history
+    record["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+    record["torch"] = torch.__version__
     t0 = time.monotonic()
-    last = train_loop(loop_config(run, work, data_root), reporter)
-    train_s = time.monotonic() - t0
-    record: dict[str, Any] = {"run": run, "reports": reporter.history, "last": last,
-                              "train_s": train_s}
+    record["last"] = train_loop(loop_config(run, work, data_root), reporter)
+    record["train_s"] = time.monotonic() - t0
     if reporter.last_checkpoint is not None:
         t1 = time.monotonic()
         record["final"], g_state = final_scores(reporter.last_checkpoint, run, data_root)
         record["final_s"] = time.monotonic() - t1
         torch.save({k: v.half() if v.is_floating_point() else v for k, v in g_state.items()},
                    work / "g_final.pt")
-    record["device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
-    record["torch"] = torch.__version__
-    return record
 
 
 def final_scores(folder: Path, run: dict[str, Any], data_root: str | None
@@ -128,8 +161,9 @@ def final_scores(folder: Path, run: dict[str, Any], data_root: str | None
     r = restore(folder, device, data_root=data_root)
     n = int(run.get("final_samples", 10_000))
     n_prdc = min(n, int(run.get("final_prdc_samples", 10_000)))
-    with torch.no_grad():
-        samples = r.method.sample(n).detach().float().cpu()
+    with torch.no_grad():  # in chunks: 50k through G at once took 12 GiB of a shared GPU
+        samples = torch.cat([r.method.sample(min(SAMPLE_CHUNK, n - i)).detach().float().cpu()
+                             for i in range(0, n, SAMPLE_CHUNK)])
     out: dict[str, Any] = {"step": r.step, "n_samples": n, "n_prdc": n_prdc}
     if r.data.info.get("kind") == "image":
         found, proto = image_metrics(samples, r.data, r.config.eval_features, device,
@@ -142,12 +176,13 @@ def final_scores(folder: Path, run: dict[str, Any], data_root: str | None
 def child_main(spec: str) -> int:
     args = json.loads(spec)
     work = Path(args["work"])
+    record: dict[str, Any] = {"run": args["run"], "ok": False}
+    progress = Path(args["progress"]) if args.get("progress") else None
     try:
-        record = run_one(args["run"], work, args.get("data_root"))
+        run_one(args["run"], work, args.get("data_root"), record, progress)
         record["ok"] = True
-    except BaseException as exc:  # recorded, so the parent packs a failed run too
-        record = {"run": args["run"], "ok": False, "error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc()}
+    except BaseException as exc:  # recorded with the reports so far; the parent packs it
+        record |= {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
     (work / "record.json").write_text(json.dumps(record, default=str))
     return 0 if record["ok"] else 1
 
@@ -219,7 +254,8 @@ def run_plan(plan: dict[str, Any], out: Path, work_root: Path, data_root: str | 
                 continue
             work = work_root / run["name"]
             work.mkdir(parents=True, exist_ok=True)
-            spec = json.dumps({"run": run, "work": str(work), "data_root": data_root})
+            spec = json.dumps({"run": run, "work": str(work), "data_root": data_root,
+                               "progress": str(out / "progress.jsonl")})
             log = open(work / "stdout.log", "w")
             proc = subprocess.Popen([sys.executable, "-m", "bench.gpu.runner", "--child", spec],
                                     stdout=log, stderr=subprocess.STDOUT)

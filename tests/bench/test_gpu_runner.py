@@ -63,7 +63,7 @@ def test_runner_trains_scores_and_packs_each_run(tmp_path, shared_datasets):
     records = {r["run"]["name"]: r for r in map(json.loads, (out / "results.jsonl").open())}
     assert set(records) == {"tiny_baseline", "tiny_broken"}
     broken = records["tiny_broken"]
-    assert not broken["ok"] and "k" in broken["error"]
+    assert not broken["ok"] and "k" in broken["error"] and broken["reports"] == []
     ok = records["tiny_baseline"]
     assert ok["ok"] and [r["step"] for r in ok["reports"]] == [2, 4]
     final = ok["final"]
@@ -72,6 +72,11 @@ def test_runner_trains_scores_and_packs_each_run(tmp_path, shared_datasets):
     assert 0.0 <= final["final/confident_frac"] <= 1.0
     assert final["protocol"]["n_fake_prdc"] == 100 and final["protocol"]["n_fake"] == 300
     assert all(0 <= r["confident_frac"] <= 1 for r in ok["reports"])
+
+    progress = [json.loads(line) for line in (out / "progress.jsonl").open()]
+    assert [(p["run"], p["step"]) for p in progress] == [("tiny_baseline", 2),
+                                                          ("tiny_baseline", 4)]
+    assert progress[-1]["fid"] == ok["reports"][-1]["fid"] and progress[-1]["wall_s"] > 0
 
     with tarfile.open(out / "figures.tar") as tar:
         names = tar.getnames()

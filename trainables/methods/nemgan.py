@@ -487,4 +487,4 @@ class NEMGAN(AdversarialMethod):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         if "eval_gen" in state:
-            self.eval_gen.set_state(state["eval_gen"])
+            self.eval_gen.set_state(state["eval_gen"].cpu())  # a CPU generator's state
