@@ -81,3 +81,15 @@ def clustering_metrics(true_labels: Labels, pred_labels: Labels) -> dict[str, fl
         "purity": purity(true_labels, pred_labels),
         "cluster_acc": cluster_acc(true_labels, pred_labels),
     }
+
+
+def balanced_indices(true_labels: Labels, seed: int = 0) -> np.ndarray:
+    """Indices that balance a labelled set by oversampling, as the NEMGAN authors' `balancer`:
+    every class is topped up, with replacement, to the largest class's count; the original
+    points come last. One cluster for everything then scores 1/classes (their floor)."""
+    t, _ = _check(true_labels, true_labels)
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(t, return_counts=True)
+    extra = [rng.choice(np.flatnonzero(t == c), counts.max() - n)
+             for c, n in zip(classes, counts, strict=True) if n < counts.max()]
+    return np.concatenate([*extra, np.arange(t.size)]).astype(np.int64)

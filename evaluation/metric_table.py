@@ -87,6 +87,13 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("reverse_kl_log10", "min", _all("image"), "reverse KL (log10)",
            "KL of classifier-mode frequencies, log10 (PacGAN)", True,
            when="a reference classifier for the data"),
+    Metric("reverse_kl_log10_uniform", "min", {"image": None}, "reverse KL (log10, uniform)",
+           "Stacked MNIST: KL against the uniform 1000 triples (PacGAN's and the papers' "
+           "reference) beside the data's own triple frequencies", when="data set stacked_mnist"),
+    Metric("confident_frac", "max", _all("image"), "learning gate",
+           "share of samples (Stacked MNIST: of channels) the reference classifier reads with "
+           "p >= 0.9: below about 0.8 a mode count counts classifier noise, not modes "
+           "(real data: 0.96)", True, when="a reference classifier for the data"),
     Metric("off_mode_frac", "min", _all("image"), "off-mode fraction",
            "samples the classifier puts in no mode", when="a reference classifier for the data"),
     # Methods' own (trainables.<method>.evaluate).
@@ -99,6 +106,16 @@ METRIC_TABLE: tuple[Metric, ...] = (
     Metric("acc_majority", None, _EVERY_KIND_NEMGAN, "ACC of one cluster",
            "ACC of putting every evaluated point in one cluster: the largest class's share", True),
     Metric("ari", "max", _EVERY_KIND_NEMGAN, "ARI", "adjusted Rand index", True),
+    Metric("code_purity", "max", _EVERY_KIND_NEMGAN, "purity (authors')",
+           "the NEMGAN authors' protocol: k-means on ẑ of the oversampled, balanced test set",
+           True, when="data with class labels"),
+    Metric("code_nmi", "max", _EVERY_KIND_NEMGAN, "NMI (authors')",
+           "NMI under the authors' protocol", when="data with class labels"),
+    Metric("code_ari", "max", _EVERY_KIND_NEMGAN, "ARI (authors')",
+           "ARI under the authors' protocol", when="data with class labels"),
+    Metric("code_purity_floor", None, _EVERY_KIND_NEMGAN, "purity of one cluster (authors')",
+           "purity of one cluster on the balanced set: 1/classes", True,
+           when="data with class labels"),
     Metric("prior_l1", "min", _EVERY_KIND_NEMGAN, "prior L1",
            "L1 of the learned priors to the class frequencies"),
     Metric("fake_prior_l1", "min", _EVERY_KIND_NEMGAN, "fake prior L1",

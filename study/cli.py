@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--address", help="Ray cluster address (default $RAY_ADDRESS, else a "
                      "local Ray)")
     run.add_argument("--name", help="run the spec under another study name (default: its own)")
+    run.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                     help="override one spec field (dotted PATH, YAML VALUE), validated like "
+                     "the file, e.g. --set budget.steps=500 --set fixed.lr_g=1e-3 "
+                     "--set seeds=[0]; repeatable")
     run.add_argument("--data-root", help="folder with offline data set copies "
                      "(default $STUDY_DATA_ROOT)")
 
@@ -67,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = sub.add_parser("validate", help="check a spec without running it")
     validate.add_argument("spec")
+    validate.add_argument("--set", action="append", default=[], metavar="PATH=VALUE",
+                          help="override one spec field, as for `study run`")
 
     report = sub.add_parser("report", help="write a finished study's report: tables, plots, "
                             "Parquet (also logged to its MLflow parent run)")

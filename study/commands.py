@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from study.runner import print_summary, run_study
 
     outcome = run_study(args.spec, args.storage, args.tracking_uri, args.address, args.data_root,
-                        args.name)
+                        args.name, args.set)
     print_summary(outcome)
     if outcome.interrupted:
         return 130
@@ -44,8 +44,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from study.spec import load_spec
 
-    spec = load_spec(args.spec)
-    print(f"{args.spec}: valid study {spec.name!r} (trainer {spec.label}, hash {spec.digest()})")
+    spec = load_spec(args.spec, args.set)
+    given = f"{args.spec}{' with --set ' + ' '.join(args.set) if args.set else ''}"
+    print(f"{given}: valid study {spec.name!r} (trainer {spec.label}, hash {spec.digest()})")
     return 0
 
 

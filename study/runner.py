@@ -140,10 +140,11 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
     )
 
 
-def _new_study(spec_path: str | Path, storage: str | None, name: str | None
-               ) -> tuple[StudySpec, Path]:
-    """The validated spec (renamed with --name) and its folder, refused if the name is taken."""
-    spec = load_spec(spec_path)
+def _new_study(spec_path: str | Path, storage: str | None, name: str | None,
+               overrides: list[str] | None = None) -> tuple[StudySpec, Path]:
+    """The validated spec (with --set overrides, renamed with --name) and its folder, refused
+    if the name is taken."""
+    spec = load_spec(spec_path, overrides)
     if name:  # same study under another name (validated like the spec's own)
         spec = parse_spec(spec.model_dump(mode="json") | {"name": name}, f"{spec_path} --name")
     folder = study_dir(storage_root(storage), spec.name)
@@ -157,15 +158,18 @@ def _new_study(spec_path: str | Path, storage: str | None, name: str | None
 
 def create_study(
     spec: StudySpec, folder: Path, spec_path: str | Path, tracking: str | None = None,
-    data_root: str | None = None, renamed: bool = False,
+    data_root: str | None = None, renamed: bool = False, overrides: list[str] | None = None,
 ) -> StudyRecord:
-    """Make the study folder and the MLflow parent run of a spec `_new_study` validated."""
+    """Make the study folder and the MLflow parent run of a spec `_new_study` validated. A
+    renamed or overridden spec is stored as validated (its digest covers the overrides), with
+    the `--set` arguments in a comment at its top."""
     from mlflow.tracking import MlflowClient
 
     folder.mkdir(parents=True, exist_ok=True)
     if renamed:
         dumped = yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)
-        (folder / SPEC_COPY).write_text(dumped)
+        head = "".join(f"# --set {o}\n" for o in overrides or [])
+        (folder / SPEC_COPY).write_text(head + dumped)
     else:
         shutil.copyfile(spec_path, folder / SPEC_COPY)
     uri = tracking_uri(tracking)
@@ -183,11 +187,13 @@ def create_study(
 def run_study(
     spec_path: str | Path, storage: str | None = None, tracking: str | None = None,
     address: str | None = None, data_root: str | None = None, name: str | None = None,
+    overrides: list[str] | None = None,
 ) -> StudyOutcome:
     # Before any folder or MLflow run exists: the name is free and the cluster can run it.
-    spec, folder = _new_study(spec_path, storage, name)
+    spec, folder = _new_study(spec_path, storage, name, overrides)
     check_resources(spec, address)
-    record = create_study(spec, folder, spec_path, tracking, data_root, renamed=bool(name))
+    record = create_study(spec, folder, spec_path, tracking, data_root,
+                          renamed=bool(name or overrides), overrides=overrides)
     print(f"study {spec.name}: folder {folder}, MLflow {record.tracking_uri}", flush=True)
     return _fit(spec, folder, record, restore=False)
 

@@ -202,6 +202,10 @@ class StudySpec(_Strict):
         overlap = set(flat_dotted(self.fixed)) & set(self.search)
         if overlap:
             raise ValueError(f"{sorted(overlap)} appear both in fixed and in search")
+        mutated = set(flat_dotted(self.fixed)) & set(self.scheduler.mutations)
+        if mutated and self.scheduler.type in ("pbt", "pb2"):
+            raise ValueError(f"{sorted(mutated)} appear both in fixed and in "
+                             f"scheduler.mutations: a setting is held fixed or mutated, not both")
         grid = [k for k, p in self.search.items() if isinstance(p, Choice) and p.type == "grid"]
         if grid and self.searcher.type == "optuna":
             raise ValueError(f"grid parameters {grid} need searcher.type grid or random")
@@ -322,7 +326,54 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def load_spec(path: str | Path) -> StudySpec:
+# Sections whose keys are trainer settings: a dotted remainder stays one dotted key there (the
+# spec takes `partition.steps` as a key and nests it), as in the file.
+_SETTING_SECTIONS = ("fixed", "search")
+
+
+def apply_overrides(data: dict[str, Any], sets: list[str]) -> dict[str, Any]:
+    """A copy of a parsed spec with `--set PATH=VALUE` applied in order (Hydra-style): PATH is
+    dotted (`budget.steps`, `fixed.lr_g`, `fixed.partition.steps`, `trainers.pgmgan.k`),
+    VALUE is YAML (`500`, `1e-3`, `[0, 1]`, `{type: grid, values: [1, 2]}`). The result is
+    validated like the file."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for item in sets:
+        path, sep, raw = item.partition("=")
+        if not sep or not path.strip():
+            raise SpecError(f"--set {item!r}: expected PATH=VALUE, e.g. budget.steps=500")
+        try:  # numbers first: YAML 1.1 reads 1e-3 (no dot) as a string
+            value: Any = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                try:
+                    value = yaml.safe_load(raw)
+                except yaml.YAMLError as exc:
+                    raise SpecError(f"--set {item!r}: the value is not valid YAML: {exc}") \
+                        from None
+        keys = path.strip().split(".")
+        node: Any = out
+        i, settings = 0, False
+        while i < len(keys) - 1:
+            child = node.get(keys[i])
+            if child is None:
+                if settings:  # the rest is one (dotted) setting name, as a file may write it
+                    break
+                child = node[keys[i]] = {}
+            if not isinstance(child, dict):
+                raise SpecError(f"--set {item!r}: {'.'.join(keys[: i + 1])} is "
+                                f"{type(child).__name__}, not a mapping")
+            settings = settings or (node is out and keys[i] in _SETTING_SECTIONS) or (
+                node is out.get("trainers"))
+            node, i = child, i + 1
+        node[".".join(keys[i:])] = value
+    return out
+
+
+def load_spec(path: str | Path, overrides: list[str] | None = None) -> StudySpec:
     path = Path(path)
     if path.is_dir():
         raise SpecError(f"study spec {path}: is a directory; expected a YAML file "
@@ -337,6 +388,11 @@ def load_spec(path: str | Path) -> StudySpec:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         raise SpecError(f"study spec {path}: not valid YAML: {exc}") from None
+    if overrides:
+        if not isinstance(data, dict):
+            raise SpecError(f"study spec {path}: expected a mapping at the top level")
+        data = apply_overrides(data, overrides)
+        return parse_spec(data, f"{path} with --set {' '.join(overrides)}")
     return parse_spec(data, str(path))
 
 

@@ -55,11 +55,20 @@ def _local_artifact_root(uri: str) -> str | None:
     return None
 
 
+# MLflow 3's UI opens an experiment by its kind: without this tag a study's experiment opened
+# on the GenAI overview (traces, token usage) instead of its runs table.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
 def ensure_experiment(client: MlflowClient, name: str, uri: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
+        if exp.tags.get("mlflow.experimentKind") is None:  # made by an earlier version
+            for key, value in EXPERIMENT_KIND.items():
+                client.set_experiment_tag(exp.experiment_id, key, value)
         return exp.experiment_id
-    return client.create_experiment(name, artifact_location=_local_artifact_root(uri))
+    return client.create_experiment(name, artifact_location=_local_artifact_root(uri),
+                                    tags=EXPERIMENT_KIND)
 
 
 def create_parent_run(

@@ -11,11 +11,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 _EXIT_STATUS = pytest.StashKey[int]()
 _REAL_HOME = pytest.StashKey[tuple[Path, dict[str, float]]]()
-# Every cache and data root the product knows: each points into the test session's own folder,
-# so a test reads nothing an earlier run left on this machine (a stage cached under the user's
-# home once made a test pass here and fail on a fresh machine).
+# HOME points into the test session's own folder, so every default cache and data root of the
+# product (~/.cache/gan-mode-study/...: partitions, statistics, classifiers, data) and
+# matplotlib's and Ray's user folders start empty: a test reads nothing an earlier run left on
+# this machine (a stage cached under the user's home once made a test pass here and fail on a
+# fresh machine). The STUDY_* variables are unset for the same reason: a test that wants one
+# sets it itself.
 CACHE_ENVS = ("STUDY_PARTITION_CACHE", "STUDY_STATS_CACHE", "STUDY_CLASSIFIERS_DIR",
-              "STUDY_DATA_ROOT", "MPLCONFIGDIR")
+              "STUDY_DATA_ROOT", "STUDY_STORAGE", "STUDY_INCEPTION_WEIGHTS", "MPLCONFIGDIR")
 PRODUCT_CACHE = Path(".cache") / "gan-mode-study"
 
 
@@ -35,7 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["HOME"] = str(root / "home")
     (root / "home").mkdir()
     for name in CACHE_ENVS:
-        os.environ[name] = str(root / name.lower())
+        os.environ.pop(name, None)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

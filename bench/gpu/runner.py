@@ -42,7 +42,8 @@ import yaml
 MAX_ARCHIVE = 15 * 2**20  # below the 16 MiB a returned file may hold
 SAMPLE_CHUNK = 5000  # samples a G call at the final scoring
 RUN_KEYS = {"name", "trainer", "dataset", "method", "seed", "steps", "time_s", "eval_every",
-            "eval_samples", "final_samples", "final_prdc_samples", "group", "eval_features"}
+            "eval_samples", "final_samples", "final_prdc_samples", "group", "eval_features",
+            "threads"}
 
 
 class PlanError(ValueError):
@@ -89,7 +90,8 @@ def loop_config(run: dict[str, Any], work: Path, data_root: str | None) -> dict[
         "time_s": run.get("time_s"), "eval_every": every, "checkpoint_every": every,
         "eval_samples": int(run.get("eval_samples", 2000)), "artifact_dir": str(work / "art"),
         "eval_features": run.get("eval_features", "auto"),
-        "stage_dir": str(work.parent / "stages"), "run_name": run["name"], "threads": 1,
+        "stage_dir": str(work.parent / "stages"), "run_name": run["name"],
+        "threads": int(run.get("threads", 1)),  # CPU threads: Self-Cond's k-means runs there
     }
 
 

@@ -127,7 +127,7 @@ def _references(doc: Doc, study: Study, table: pd.DataFrame, metrics: list[str])
                     | {LABELS.get(m, m): pm(best[f"{m}_mean"], best[f"{m}_std"])
                        for m in names})
         rows += [{"source": f"{r.paper}, {r.where}", "method": r.method, "budget": r.budget}
-                 | {LABELS.get(m, m): pm(r.values[m], r.err.get(m, float("nan")))
+                 | {LABELS.get(m, m): pm(r.values[m], r.err.get(m, float("nan")), True)
                     for m in names if m in r.values} for r in refs if r not in seen]
         seen += refs  # a baseline row shared by several trainers' references: once
     if not rows:

@@ -53,9 +53,18 @@ def fmt(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def pm(mean: float, std: float) -> str:
-    return fmt(mean) if std is None or (isinstance(std, float) and math.isnan(std)) \
-        else f"{fmt(mean)} ± {fmt(std)}"
+def pm(mean: float, std: float, as_printed: bool = False) -> str:
+    """`mean ± std` to the precision the spread allows: the std to 2 significant figures, the
+    mean to the same decimal place (0.0009147 ± 0.000357 → 0.00091 ± 0.00036). `as_printed`:
+    a paper's figures, shown as the paper prints them."""
+    if std is None or (isinstance(std, float) and math.isnan(std)):
+        return fmt(mean)
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if as_printed or std <= 0 or not math.isfinite(std) or not math.isfinite(mean):
+        return f"{fmt(mean)} ± {fmt(std)}"
+    places = max(0, 1 - math.floor(math.log10(std)))
+    return f"{mean:.{places}f} ± {std:.{places}f}"
 
 
 def display(table: pd.DataFrame, metrics: list[str], keys: list[str]) -> pd.DataFrame:

@@ -61,6 +61,11 @@ def test_a_spec_searches_a_nested_setting_and_the_trial_gets_it_nested(tmp_path)
     ({"search": {"partition.steps": {"type": "choice", "values": [1, 2]}}},
      "appear both in fixed and in search"),
     ({"fixed": {"partition": {"init": "spectral"}}}, "fixed.partition.init"),
+    ({"fixed": {"lr_g": 1e-4, "k": 5}, "metric": "reverse_kl", "checkpoint_every": 100,
+      "eval_every": 100,
+      "scheduler": {"type": "pbt", "perturbation_interval": 100,
+                    "mutations": {"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}}},
+     "['lr_g'] appear both in fixed and in scheduler.mutations"),
 ])
 def test_bad_nested_settings_are_refused_naming_the_dotted_field(over, expected):
     with pytest.raises(SpecError) as exc:

@@ -58,3 +58,14 @@ def test_clustering_bad_inputs() -> None:
         nmi([0, 1, 1], [0, 1])
     with pytest.raises(MetricInputError, match="1-D"):
         cluster_acc(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_balanced_indices_oversample_every_class_to_the_largest():
+    from evaluation.clustering import balanced_indices, majority_acc
+
+    y = np.array([0] * 50 + [1] * 20 + [2] * 5)
+    idx = balanced_indices(y, seed=3)
+    assert np.array_equal(np.bincount(y[idx]), [50, 50, 50])
+    assert np.array_equal(idx[-len(y):], np.arange(len(y)))  # the originals, last
+    assert majority_acc(y[idx]) == pytest.approx(1 / 3)  # the authors' floor
+    assert np.array_equal(idx, balanced_indices(y, seed=3))

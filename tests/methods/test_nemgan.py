@@ -218,6 +218,59 @@ def test_without_c2_the_inverter_never_reaches_g():
     assert not torch.allclose(g_off, g_full)
 
 
+def g_after(data, steps: int, **kw) -> tuple[torch.Tensor, NEMGAN]:
+    """G's parameters after `steps` train steps (batch-norm statistics aside: they move with
+    every forward pass), and the method."""
+    m = make(data, **kw)
+    for step in range(steps):
+        m.train_step(step)
+    return torch.cat([p.detach().flatten() for p in m.g.parameters()]), m
+
+
+@pytest.mark.parametrize("update", ["separate", "joint"])
+def test_the_inverter_step_moves_g_on_its_own(update):
+    """With G's adversarial learning rate near zero, G still learns from h's loss in the
+    authors' update order (its own optimiser), and not at all in the joint form, where h's
+    loss shares G's one (near-zero-rate) step. The separate step also lowers h's loss on G's
+    samples. The joint form once left G training as if h were absent (issue 30)."""
+    data = mixture()
+    frozen = {"lr_g": 1e-12, "inverter_update": update}
+    start, m0 = g_after(data, 0, **frozen)
+    after, m = g_after(data, 15, **frozen)
+    moved = float((after - start).abs().max())
+    if update == "separate":
+        assert moved > 1e-4 and "opt_inv" in m.optimizers()
+        y = torch.arange(64) % m.k
+        z, _ = m.draw_latent(64, torch.Generator().manual_seed(6), modes=y)
+        m0.g.eval(), m.g.eval(), m0.h.eval(), m.h.eval()
+        with torch.no_grad():
+            before = sum(m0.inverter_loss(m0.g(z), z, y)).item()
+            later = sum(m.inverter_loss(m.g(z), z, y)).item()
+        assert later < before
+    else:
+        assert moved < 1e-9 and "opt_inv" not in m.optimizers()
+
+
+def test_no_nemgan_conv_layer_is_narrower_than_the_floor():
+    """At width 0.25 G's last hidden convolutions had 2 and then 1 channel; every layer now
+    keeps min(the code's width, 8)."""
+    from trainables.networks.nemgan_conv import MIN_CHANNELS
+
+    x = torch.rand(4, 1, 28, 28) * 2 - 1
+    data = DataBundle("tiny", x, torch.zeros(4, dtype=torch.long), {"n_classes": 5})
+    g, d = build_pair("nemgan_conv", data, 10, width=0.25)
+    h = build_inverter(data, 10, 5, width=0.25)
+    for net in (g, d, h):
+        for layer in net.modules():
+            if isinstance(layer, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+                if layer.out_channels == 1 and net is g:
+                    continue  # G's output convolution: the image's one channel
+                assert layer.out_channels >= min(4, MIN_CHANNELS), layer
+    hidden = [m.out_channels for m in g.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert hidden[-1] == 1  # the output layer
+    assert sorted(hidden[:-1])[:2] == [4, 8]  # c4 and c8 at their code widths, not 1 and 2
+
+
 # ---- training through the loop ----------------------------------------------------------------
 
 
@@ -259,6 +312,9 @@ def test_train_step_on_a_tiny_image_set(shared_datasets):
     assert rows.shape == (5, 2, 1, 28, 28) and labels[0].startswith("mode 0 (prior 0.200)")
     metrics = m.evaluate(2)
     assert metrics["eval_on_test"] == 1.0 and {"acc", "nmi", "ari", "prior_4"} <= set(metrics)
+    # The authors' protocol beside ours: balanced test set, so one cluster scores 1/5.
+    assert metrics["code_purity_floor"] == pytest.approx(0.2)
+    assert 0.2 <= metrics["code_purity"] <= 1 and -1 <= metrics["code_ari"] <= 1
 
 
 def test_nemgan_conv_keeps_the_network_contract():
@@ -307,11 +363,13 @@ def test_checkpoint_round_trip_keeps_learned_alpha(tmp_path):
 
 def test_apply_hparams_sets_every_learning_rate():
     m = make(mixture(), priors="learned")
-    new = m.cfg.model_copy(update={"lr_g": 1e-3, "lr_d": 2e-3, "lr_h": 3e-3, "alpha_lr": 4e-3})
+    new = m.cfg.model_copy(update={"lr_g": 1e-3, "lr_d": 2e-3, "lr_h": 3e-3, "alpha_lr": 4e-3,
+                                   "lr_inverter": 5e-3})
     m.apply_hparams(new)
     lrs = {k: o.param_groups[0]["lr"] for k, o in m.optimizers().items()}
-    assert lrs == {"opt_g": 1e-3, "opt_d": 2e-3, "opt_h": 3e-3, "opt_alpha": 4e-3}
-    assert set(NEMGAN.mutable) >= {"lr_g", "lr_d", "lr_h", "alpha_lr"}
+    assert lrs == {"opt_g": 1e-3, "opt_d": 2e-3, "opt_h": 3e-3, "opt_alpha": 4e-3,
+                   "opt_inv": 5e-3}
+    assert set(NEMGAN.mutable) >= {"lr_g", "lr_d", "lr_h", "alpha_lr", "lr_inverter"}
 
 
 # ---- shipped studies --------------------------------------------------------------------------

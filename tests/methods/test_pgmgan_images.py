@@ -173,7 +173,8 @@ def image_cfg(**over):
             "partition.steps": 10, "partition.subset": 120, "partition.neighbours": 5,
             "partition.blocks": 2, "partition.hidden": 8, "partition.batch": 32,
             "simclr.steps": 4, "simclr.batch": 16, "simclr.width": 4, "simclr.proj_dim": 8,
-            "lambda_length": 4, "max_draw_factor": 400, "sample_chunk": 16}
+            "lambda_length": 4, "max_draw_factor": 400, "sample_chunk": 16,
+            "guide_reduce": "sum"}  # the summed guide: the rejection test's 3-step G
     return PGMGANConfig.model_validate(base | over)
 
 

@@ -38,31 +38,48 @@ def test_anchors_are_equidistant_with_norm_sqrt_d(n, d):
     assert torch.allclose(dist, torch.full_like(dist, math.sqrt(2 * d)))
 
 
-def independent_acceptance(n: int, d: int, tau: float, draws: int, seed: int) -> float:
-    """P(max_i p_i(z) > τ) by numpy Monte-Carlo, written apart from the sampler."""
+def independent_acceptance(n: int, d: int, tau: float, draws: int, seed: int,
+                           rule: str = "code") -> float:
+    """P(max_i p_i(z) > τ) by numpy Monte-Carlo, written apart from the sampler: the authors'
+    code's softmax(⟨z/‖z‖, √d·e_j⟩), or App. B.3's softmax(−‖z − √d·e_j‖)."""
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((draws, d))
-    # ‖z − √d·e_j‖² = ‖z‖² + d − 2√d·z_j
-    neg = -np.sqrt((z**2).sum(1, keepdims=True) + d - 2 * np.sqrt(d) * z[:, :n])
+    if rule == "code":
+        neg = np.sqrt(d) * z[:, :n] / np.linalg.norm(z, axis=1, keepdims=True)
+    else:  # ‖z − √d·e_j‖² = ‖z‖² + d − 2√d·z_j
+        neg = -np.sqrt((z**2).sum(1, keepdims=True) + d - 2 * np.sqrt(d) * z[:, :n])
     p = np.exp(neg - neg.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     return float((p.max(1) > tau).mean())
 
 
-@pytest.mark.parametrize(("n", "d", "tau"), [(4, 8, 0.4), (10, 64, 0.2), (10, 16, 0.3)])
-def test_accepted_fraction_matches_a_monte_carlo_estimate(n, d, tau):
-    expected = independent_acceptance(n, d, tau, 40_000, seed=1)
-    sampler = ls.SimplicialSampler(n, d)
+@pytest.mark.parametrize("rule", ["code", "paper"])
+@pytest.mark.parametrize(("n", "d", "tau"), [(4, 8, 0.4), (10, 64, 0.3), (100, 128, 0.08)])
+def test_accepted_fraction_matches_a_monte_carlo_estimate(n, d, tau, rule):
+    expected = independent_acceptance(n, d, tau, 40_000, seed=1, rule=rule)
+    sampler = ls.SimplicialSampler(n, d, rule=rule)
     draw = sampler.sample(20_000, tau, torch.Generator().manual_seed(2))
     # Both are binomial estimates: 5 standard errors of their difference.
     se = math.sqrt(expected * (1 - expected) * (1 / 40_000 + 1 / draw.drawn))
     assert abs(draw.acceptance - expected) < 5 * se + 1e-3
     # Every returned latent passes the test and carries its nearest-anchor index.
-    p = ls.anchor_scores(draw.z, sampler.anchors)
+    p = ls.anchor_scores(draw.z, sampler.anchors, rule)
     assert len(draw.z) == 20_000 and bool((p.max(1).values > tau).all())
     assert torch.equal(draw.cluster, p.argmax(1))
     assert abs(sampler.acceptance_rate(tau, 40_000, torch.Generator().manual_seed(3))
                - expected) < 5 * math.sqrt(2 * expected * (1 - expected) / 40_000) + 1e-3
+
+
+def test_the_two_rules_truncate_differently_where_the_issue_measured():
+    """N = 100, d = 128: τ 0.08 keeps about 38 % under the authors' rule and 7 % under App.
+    B.3's; at N = 10, d = 64, τ 0.3 keeps about half under the code's rule."""
+    gen = torch.Generator().manual_seed(0)
+    code = ls.SimplicialSampler(100, 128).acceptance_rate(0.08, 40_000, gen)
+    paper = ls.SimplicialSampler(100, 128, rule="paper").acceptance_rate(0.08, 40_000, gen)
+    assert 0.35 < code < 0.42 and 0.06 < paper < 0.09
+    assert 0.45 < ls.SimplicialSampler(10, 64).acceptance_rate(0.3, 40_000, gen) < 0.53
+    with pytest.raises(ls.SamplerError, match="rule must be one of"):
+        ls.SimplicialSampler(10, 64, rule="cosine")
 
 
 def test_tau_sweep_shares_one_candidate_stream():
@@ -198,10 +215,11 @@ def test_impossible_tau_fails_at_construction_not_mid_run():
 
 
 def test_tau_infer_above_tau_train_raises_precision_on_a_trained_toy_model():
-    # 4 modes in R^10, N = 4 anchors in d = 8; τ_train = 0.3 keeps ~98% of latents, τ = 0.5 ~33%.
-    # The MI head ties each anchor cell to a mode, so the cells' borders, which τ_infer cuts
-    # away, are where G puts its between-mode points.
-    last = run({"tau_train": 0.3, "tau_infer": 0.3, "tau_infer_sweep": [0.3, 0.5],
+    # 4 modes in R^10, N = 4 anchors in d = 8; under App. B.3's rule τ_train = 0.3 keeps ~98%
+    # of latents, τ = 0.5 ~33%. The MI head ties each anchor cell to a mode, so the cells'
+    # borders, which τ_infer cuts away, are where G puts its between-mode points.
+    last = run({"acceptance_rule": "paper", "tau_train": 0.3, "tau_infer": 0.3,
+                "tau_infer_sweep": [0.3, 0.5],
                 "mi_steps": STEPS // 2, "lr_g": 2e-4, "lr_d": 4e-4, "beta1": 0.5, "beta2": 0.9,
                 "eval_prdc_samples": 1000}, steps=STEPS)
     assert 0.2 < last["acceptance_tau0.5"] < 0.5 < 0.9 < last["acceptance_tau0.3"]

@@ -18,8 +18,9 @@ from mlflow.tracking import MlflowClient
 from PIL import Image
 
 from evaluation.toy import hq_radius, toy_metrics
+from study import api
 from study.cli import main
-from study.runner import mlflow_table, run_study
+from study.runner import mlflow_table
 from tests.study.helpers import runs_of, toy_spec, write_spec
 from trainables.checkpoint import read_meta
 from trainables.data import load_dataset
@@ -36,16 +37,27 @@ def study(tmp_path_factory, _ray_session):
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=2, logging_level="WARNING", log_to_driver=False)
     tmp = tmp_path_factory.mktemp("export")
-    spec = toy_spec("export", trainer="pgmgan", budget={"steps": 40}, eval_every=20,
+    # Through the Python API, its budget set from the command line's --set (the file says 1000).
+    spec = toy_spec("export", trainer="pgmgan", budget={"steps": 1000}, eval_every=20,
                     description="PGMGAN on the grid, for taking results out of a study",
                     seeds=[0, 1],
                     checkpoint_every=20,
                     fixed={"batch_size": 64, "k": 4, "rejection": True,
                            "partition": {"init": "kmeans", "steps": 20, "kmeans_restarts": 1}})
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    outcome = run_study(write_spec(tmp, spec), storage=str(tmp / "runs"), tracking=uri)
+    outcome = api.run(write_spec(tmp, spec), set=["budget.steps=40"], storage=str(tmp / "runs"),
+                      tracking_uri=uri)
     assert outcome.errors == 0
     return {"tmp": tmp, "uri": uri, "storage": str(tmp / "runs"), "outcome": outcome}
+
+
+def test_set_overrides_reach_the_trials_and_the_stored_spec(study):
+    folder = Path(study["storage"]) / "export"
+    stored = (folder / "spec.yaml").read_text()
+    assert stored.startswith("# --set budget.steps=40\n") and "steps: 40" in stored
+    table = api.results("export", storage=study["storage"])
+    assert list(table["trial_id"]) == list(study["outcome"].table["trial_id"])
+    assert (table["step"] == 40).all()
 
 
 def cli(study, *args: str) -> int:
@@ -150,6 +162,9 @@ def test_defining_the_model_class_prints_no_advice():
 def test_dataset_input_and_results_table_in_mlflow(study):
     parent, children = runs_of(study["uri"], "export")
     client = MlflowClient(study["uri"])
+    # Marked as model training: MLflow 3's UI then opens the experiment on its runs table.
+    kind = client.get_experiment(parent.info.experiment_id).tags.get("mlflow.experimentKind")
+    assert kind == "custom_model_development"
     inputs = client.get_run(children[0].info.run_id).inputs.dataset_inputs
     assert len(inputs) == 1
     fingerprint = load_dataset("grid", n=5000).fingerprint

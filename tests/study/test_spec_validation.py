@@ -161,3 +161,26 @@ def test_settings_added_later_hash_as_absent_at_their_defaults():
         spec | {"resources": {"train_worker_group": "auto"}}).digest()
     image = spec | {"dataset": {"name": "digits"}, "metric": "fid"}
     assert parse_spec(image).digest() != parse_spec(image | {"eval_split": "test"}).digest()
+
+
+def test_set_overrides_apply_dotted_paths_and_are_validated_like_the_file(tmp_path):
+    path = write_spec(tmp_path, toy_spec("over", trainer="pgmgan",
+                                         fixed={"batch_size": 64, "k": 5,
+                                                "partition": {"steps": 20, "init": "kmeans"}}))
+    base = load_spec(path)
+    spec = load_spec(path, ["budget.steps=50", "fixed.lr_g=1e-3", "seeds=[0]",
+                            "fixed.partition.steps=7", "searcher.seed=3"])
+    assert spec.budget.steps == 50 and spec.seeds == [0] and spec.searcher.seed == 3
+    assert spec.fixed["lr_g"] == 1e-3 and isinstance(spec.fixed["lr_g"], float)
+    assert spec.fixed["partition"] == {"steps": 7, "init": "kmeans"}
+    assert spec.digest() != base.digest()  # the overrides are part of what the study ran
+    with pytest.raises(SpecError) as err:
+        load_spec(path, ["budget.stepz=5", "fixed.partition.stepz=1"])
+    assert "budget.stepz" in str(err.value) and "--set" in str(err.value)
+    for bad, said in [("budget", "expected PATH=VALUE"), ("seeds=[0", "not valid YAML"),
+                      ("name.x=1", "name is str, not a mapping")]:
+        with pytest.raises(SpecError, match=said):
+            load_spec(path, [bad])
+    done = subprocess.run([sys.executable, "-m", "study.cli", "validate", str(path), "--set",
+                           "fixed.k=0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "fixed.k" in done.stderr and "Traceback" not in done.stderr

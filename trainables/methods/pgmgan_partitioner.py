@@ -71,7 +71,10 @@ class PartitionSettings(BaseModel):
         "partitioner, so no guide and no rejection)")
     cache: str | None = Field(
         None, description="cache folder; else $STUDY_PARTITION_CACHE, else the study's stages/")
-    loss: Literal["paper", "scan"] = "paper"
+    loss: Literal["paper", "scan"] = Field(
+        "scan", description="scan (the authors' code: consistency - 5 x entropy of the mean, "
+        "default) or paper (Eq. 5 as printed, under which one partition for all costs only "
+        "beta log k)")
     # k-means (imitated by the Lipschitz MLP) is what the authors did for 2D data; Eq. 5 trained
     # from scratch collapsed to 2 of 25 partitions on the grid here (NMI 0.35), β being its only
     # force against one big partition. `scratch` is the paper's loss-only route, which `auto`

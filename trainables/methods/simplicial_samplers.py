@@ -1,8 +1,12 @@
 """Latent samplers of the simplicial-cluster paper and its baselines (pure: no training state).
 
-- Simplicial-cluster truncation (papers/latent_geometry_simplicial.txt, App. B.3): N equidistant
-  anchors u_i in R^d, p_i(z) = softmax_i(−‖z − u_i‖) and z ~ N(0, I) is kept when
-  max_i p_i(z) > τ. The anchors are √d·e_j for the first N coordinates j: equidistant (pairwise
+- Simplicial-cluster truncation (papers/latent_geometry_simplicial.txt): N equidistant
+  anchors u_i in R^d, z ~ N(0, I) kept when max_i p_i(z) > τ, with p(z) by `rule`:
+  `code` (default: the authors' TransGAN_simplicial, `ViT_custom_rp.py` forward, and the
+  paper's §3.3) p = softmax_i(⟨z/‖z‖, u_i⟩) = softmax_i(√d·cos(z, e_i)); `paper` (App. B.3)
+  p = softmax_i(−‖z − u_i‖). The two differ widely in what a τ keeps: at N = 10, d = 64,
+  τ = 0.135 the App. B.3 rule keeps 99.9 % of draws (it truncates nothing), the code's far
+  fewer. The anchors are √d·e_j for the first N coordinates j: equidistant (pairwise
   distance √(2d)) with norm √d, the typical norm of a Gaussian latent, so every anchor sits where
   the latent mass is. Needs N ≤ d. Since max_i p_i ≥ 1/N always, τ < 1/N accepts everything.
 - Gaussian: plain z ~ N(0, I) (the baseline GAN).
@@ -17,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -44,13 +49,24 @@ def simplex_anchors(n_anchors: int, dim: int) -> torch.Tensor:
     return math.sqrt(dim) * torch.eye(dim)[:n_anchors]
 
 
-def anchor_scores(z: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
-    """(n, N) p_i(z) = softmax over anchors of the negative Euclidean distance (paper App. B.3)."""
-    return torch.softmax(-torch.cdist(z, anchors.to(z)), dim=1)
+Rule = Literal["code", "paper"]
+RULES: tuple[Rule, ...] = ("code", "paper")
 
 
-def accept_mask(z: torch.Tensor, anchors: torch.Tensor, tau: float) -> torch.Tensor:
-    return anchor_scores(z, anchors).amax(dim=1) > tau
+def anchor_scores(z: torch.Tensor, anchors: torch.Tensor, rule: Rule = "code") -> torch.Tensor:
+    """(n, N) p_i(z): `code` softmax_i(⟨z/‖z‖, u_i⟩) (the authors' code; u_i of norm √d),
+    `paper` softmax_i(−‖z − u_i‖) (App. B.3)."""
+    u = anchors.to(z)
+    if rule == "code":
+        return torch.softmax(torch.nn.functional.normalize(z, dim=1) @ u.T, dim=1)
+    if rule == "paper":
+        return torch.softmax(-torch.cdist(z, u), dim=1)
+    raise SamplerError(f"simplicial sampler: rule must be one of {RULES}, got {rule!r}")
+
+
+def accept_mask(z: torch.Tensor, anchors: torch.Tensor, tau: float,
+                rule: Rule = "code") -> torch.Tensor:
+    return anchor_scores(z, anchors, rule).amax(dim=1) > tau
 
 
 @dataclass
@@ -77,9 +93,11 @@ class SimplicialSampler:
     """
 
     def __init__(self, n_anchors: int, dim: int, max_draws_per_sample: int = 1000,
-                 chunk: int = 65_536) -> None:
+                 chunk: int = 65_536, rule: Rule = "code") -> None:
         check_simplicial(n_anchors, dim, 0.5)
-        self.n_anchors, self.dim = n_anchors, dim
+        if rule not in RULES:
+            raise SamplerError(f"simplicial sampler: rule must be one of {RULES}, got {rule!r}")
+        self.n_anchors, self.dim, self.rule = n_anchors, dim, rule
         self.anchors = simplex_anchors(n_anchors, dim)
         self.max_draws_per_sample = max_draws_per_sample
         self.chunk = chunk
@@ -104,7 +122,7 @@ class SimplicialSampler:
             rate = max(have / drawn, 1 / self.max_draws_per_sample) if drawn else 1.0
             size = int(min(max(n, math.ceil(1.2 * (n - have) / rate)), self.chunk, budget - drawn))
             z = torch.randn(size, self.dim, generator=generator)
-            pmax = anchor_scores(z, self.anchors).amax(dim=1)
+            pmax = anchor_scores(z, self.anchors, self.rule).amax(dim=1)
             have += int((pmax > tau).sum())
             drawn += size
             yield z, pmax
@@ -118,7 +136,7 @@ class SimplicialSampler:
             drawn += len(z)
         kept = torch.cat(zs)
         z = kept[:n]
-        cluster = anchor_scores(z, self.anchors).argmax(dim=1)
+        cluster = anchor_scores(z, self.anchors, self.rule).argmax(dim=1)
         return Draw(z, cluster, drawn, len(kept))
 
     def sample_many(self, n: int, taus: list[float],
@@ -136,7 +154,7 @@ class SimplicialSampler:
         for tau in taus:
             ok = p_all > tau
             z = z_all[torch.nonzero(ok)[:n, 0]]
-            out[tau] = Draw(z, anchor_scores(z, self.anchors).argmax(dim=1), len(z_all),
+            out[tau] = Draw(z, anchor_scores(z, self.anchors, self.rule).argmax(dim=1), len(z_all),
                             int(ok.sum()))
         return out
 
@@ -159,7 +177,7 @@ class SimplicialSampler:
                 raise self._impossible(tau, min(have.values()), drawn)
             size = int(min(self.chunk, budget - drawn, max(4 * n * self.n_anchors, 1024)))
             z = torch.randn(size, self.dim, generator=generator)
-            p = anchor_scores(z, self.anchors)
+            p = anchor_scores(z, self.anchors, self.rule)
             pmax, cell = p.max(dim=1)
             drawn += size
             for i in anchors:
@@ -176,7 +194,7 @@ class SimplicialSampler:
         hits = 0
         for start in range(0, n, self.chunk):
             z = torch.randn(min(self.chunk, n - start), self.dim, generator=generator)
-            hits += int(accept_mask(z, self.anchors, tau).sum())
+            hits += int(accept_mask(z, self.anchors, tau, self.rule).sum())
         return hits / n
 
 

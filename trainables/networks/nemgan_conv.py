@@ -26,9 +26,13 @@ from torch.nn import functional as F
 from trainables.data import DataBundle
 from trainables.networks.base import FeatureDiscriminator
 
+MIN_CHANNELS = 8  # a width-scaled layer keeps at least min(this, the code's own width)
+
 
 def _ch(n: int, width: float) -> int:
-    return max(1, round(n * width))
+    """The code's n channels/units scaled by `width`, never below min(n, MIN_CHANNELS): at
+    width 0.25 G's last hidden convolutions had 2 and then 1 channel, a choke no width means."""
+    return max(min(n, MIN_CHANNELS), round(n * width))
 
 
 def _image_shape(data: DataBundle) -> tuple[int, int, int]:
