@@ -377,3 +377,11 @@ def print_summary(outcome: StudyOutcome) -> None:
     # The interpreter's own mlflow: `mlflow` alone is not on PATH outside an activated venv.
     print(f"compare runs in the MLflow UI: {shlex.quote(sys.executable)} -m mlflow ui "
           f"--backend-store-uri {shlex.quote(rec.tracking_uri)}")
+    print(f"  then open {mlflow_runs_page(rec.experiment_id)}")
+
+
+def mlflow_runs_page(experiment_id: str, base: str = "http://127.0.0.1:5000") -> str:
+    """The study's runs table in MLflow's UI. MLflow 3.17 opens an experiment on its GenAI
+    overview whatever the experiment's kind tag says (its browser-wide default workflow is
+    GenAI); the `workflowType` parameter opens the model-training runs table instead."""
+    return f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"

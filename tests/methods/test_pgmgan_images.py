@@ -215,6 +215,10 @@ def test_image_method_trains_samples_with_rejection_and_restores(tmp_path):
     metrics = method.evaluate(3)
     for key in ("acceptance_rate", "nmi", "purity", "neighbour_agreement", "lambda"):
         assert key in metrics, key
+    # The guide's probe: where G's samples sit for the partitioner, beside real images.
+    assert 0 <= metrics["partition_in_rate"] <= 1
+    assert metrics["partition_logit_spread"] > 0 and metrics["partition_logit_spread_real"] > 0
+    assert method.evaluate(3)["partition_in_rate"] == metrics["partition_in_rate"]  # own stream
 
     # Checkpoint state carries the partitioner with its encoder; a restore rebuilds it exactly.
     state = method.extra_state()

@@ -20,7 +20,7 @@ from PIL import Image
 from evaluation.toy import hq_radius, toy_metrics
 from study import api
 from study.cli import main
-from study.runner import mlflow_table
+from study.runner import mlflow_runs_page, mlflow_table
 from tests.study.helpers import runs_of, toy_spec, write_spec
 from trainables.checkpoint import read_meta
 from trainables.data import load_dataset
@@ -240,6 +240,11 @@ def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
     try:
         wait_for(up, 120, "the MLflow UI server")
         exp = child.info.experiment_id
+        # The page the study prints opens on the runs table (MLflow 3.17's bare experiment
+        # page is the GenAI overview: traces, token usage), with the study's parent run in it.
+        landing = page(mlflow_runs_page(exp, "").removeprefix("/#"), "landing.png")
+        assert "Run Name" in landing and parent.data.tags["mlflow.runName"] in landing
+        assert "Token usage" not in landing and "Detect Issues" not in landing
         names = set()
         for run in children:  # each child page shows its own short, distinct name
             dom = page(f"/experiments/{exp}/runs/{run.info.run_id}", "child.png")

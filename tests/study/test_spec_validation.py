@@ -54,7 +54,7 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
         ({"resources": {"workers": 0}}, "resources.workers: Input should be greater than or equal"),
         ({"eval_every": 30, "checkpoint_every": 45}, "must be a multiple of eval_every"),
         ({"seeds": [1, 1]}, "seeds: seeds must be distinct"),
-        ({"scheduler": {"type": "pbt", "mutations": {"batch_size": LR_RANGE}}},
+        ({"fixed": {}, "scheduler": {"type": "pbt", "mutations": {"batch_size": LR_RANGE}}},
          "scheduler.mutations.batch_size: trainer 'baseline_gan' cannot change it mid-run"),
         ({"scheduler": {"type": "pbt", "mutations": {"dataset.n": LR_RANGE}}},
          "scheduler.mutations.dataset.n: the data set cannot change mid-run"),

@@ -30,6 +30,7 @@ PURPOSES: dict[str, str] = {
     "simclr.init": "the SimCLR encoder's initial weights",
     "labelled_subset": "NEMGAN's sparse labelled set",
     "sample": "draws from a restored checkpoint (study sample / evaluate, the MLflow model)",
+    "guide_probe": "PGMGAN's probe of G's samples against the partitioner at each evaluation",
 }
 
 
