@@ -46,9 +46,9 @@ def param_space(spec: StudySpec) -> dict[str, Any]:
             space[name] = tune_domain(p)
     for name, p in spec.scheduler.mutations.items():
         # A mutated setting must be in the trial config (PBT perturbs config values): it starts
-        # from the spec's fixed value, else from a draw of its range.
+        # from a draw of its range (a setting both fixed and mutated is refused by the spec).
         if name not in space:
-            space[name] = spec.fixed[name] if name in spec.fixed else tune_domain(p, grid_ok=False)
+            space[name] = tune_domain(p, grid_ok=False)
     if spec.trainers:
         space[TRAINER_KEY] = tune.grid_search(spec.trainer_names)
     if not uses_repeater(spec):

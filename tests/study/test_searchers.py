@@ -74,12 +74,14 @@ def test_pbt_and_pb2_schedulers_from_the_spec():
     from ray.tune.schedulers.pb2 import PB2
 
     lr = {"type": "loguniform", "low": 1e-5, "high": 1e-3}
-    spec = parse_spec(toy_spec("pbt", fixed={"batch_size": 64, "lr_d": 2e-4},
+    spec = parse_spec(toy_spec("pbt", fixed={"batch_size": 64},
                                scheduler={"type": "pbt", "perturbation_interval": 60,
                                           "mutations": {"lr_d": lr, "d_steps": {
                                               "type": "int", "low": 1, "high": 3}}}))
     space = tuning.param_space(spec)
-    assert space["lr_d"] == 2e-4, "a mutated fixed setting starts from its fixed value"
+    # A mutated setting starts from a draw of its range (fixed and mutated at once is refused:
+    # tests/core/test_settings.py).
+    assert space["lr_d"].lower == 1e-5 and space["lr_d"].upper == 1e-3
     assert space["d_steps"].lower == 1 and space["d_steps"].upper == 4
     pbt = tuning.scheduler(spec)
     assert isinstance(pbt, PopulationBasedTraining) and pbt._perturbation_interval == 60
