@@ -175,8 +175,12 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) ->
 def stacked_mnist_modes(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Mode labels 100a + 10b + c of Stacked MNIST images N×3×H×W in [-1, 1], classifying each
     channel with the MNIST classifier (other sizes are resized to 28×28 first)."""
-    logits = stacked_mnist_channel_logits(model, x, batch_size)
-    return logits.argmax(1).reshape(len(x), 3) @ torch.tensor([100, 10, 1])
+    return triples(stacked_mnist_channel_logits(model, x, batch_size))
+
+
+def triples(channel_logits: torch.Tensor) -> torch.Tensor:
+    """Mode labels 100a + 10b + c from per-channel logits (3N, 10) in (image, channel) order."""
+    return channel_logits.argmax(1).reshape(-1, 3) @ torch.tensor([100, 10, 1])
 
 
 @torch.no_grad()

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from study.paths import RESULTS_FILE, find_study, storage_root
+from study.export import results_of
+from study.paths import find_study, storage_root
 from study.runner import StudyOutcome, resume_study, run_study
 
 
@@ -31,10 +32,6 @@ def resume(study: str, *, storage: str | None = None, address: str | None = None
 
 
 def results(study: str, *, storage: str | None = None) -> pd.DataFrame:
-    """The study's results table (`results.parquet`: a row a trial, its settings and metrics)."""
-    folder = find_study(study, storage_root(storage))
-    path = folder / RESULTS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"study {study!r}: no {RESULTS_FILE} in {folder} yet (it is "
-                                "written as trials finish)")
-    return pd.read_parquet(path)
+    """The study's results table (`results.parquet`: a row a trial, its settings and metrics);
+    `study.export.ExportError` before any trial has finished."""
+    return results_of(find_study(study, storage_root(storage)))

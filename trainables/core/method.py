@@ -7,7 +7,7 @@ cadence and reporting; a method owns its networks, optimisers, one training step
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
@@ -188,15 +188,23 @@ def has_batch_norm(module: torch.nn.Module) -> bool:
 
 
 def d_logits(
-    d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None = None
+    d: torch.nn.Module, real: torch.Tensor, fake: torch.Tensor, c: torch.Tensor | None = None,
+    fn: Callable[..., torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """D's logits on real then fake. One call on both when D holds no batch norm; one call each
     when it does, so that a fake batch is normalised on its own statistics in the D step exactly
     as in G's step (on a mixed batch D can tell the two apart by the batch statistics alone, and
-    G's fake-only batch then fools it: both losses fall to zero and G learns nothing)."""
+    G's fake-only batch then fools it: both losses fall to zero and G learns nothing). `fn`
+    (default: D itself) is what is called, e.g. a head on D's features; c is passed only when
+    given."""
+    f = fn or d
+
+    def call(x: torch.Tensor, cc: torch.Tensor | None) -> torch.Tensor:
+        return f(x) if cc is None else f(x, cc)
+
     if not has_batch_norm(d):
-        return d(torch.cat([real, fake]), None if c is None else torch.cat([c, c]))
-    return torch.cat([d(real, c), d(fake, c)])
+        return call(torch.cat([real, fake]), None if c is None else torch.cat([c, c]))
+    return torch.cat([call(real, c), call(fake, c)])
 
 
 class AdversarialMethod(GANMethod):

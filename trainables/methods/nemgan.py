@@ -207,6 +207,7 @@ class NEMGAN(AdversarialMethod):
             adam([*self.g.parameters(), *self.h.parameters()], cfg.lr_inverter, (0.9, 0.999))
             if self.joint_inverter and cfg.inverter_update == "separate" else None
         )
+        self.g_and_h = nn.ModuleList([self.g, self.h])  # what that step syncs across workers
         self.opt_alpha = (
             adam([self.prior.alpha], cfg.alpha_lr, (0.9, 0.999))
             if self.learned else None
@@ -342,11 +343,7 @@ class NEMGAN(AdversarialMethod):
             self.step(self.opt_g, self.g, adv)
             ce, mse = self.inverter_loss(self.g(z), z, y)  # G's new weights, the same latents
             loss_inv = cfg.inverter_weight * (ce + cfg.inverter_z_weight * mse)
-            self.opt_inv.zero_grad(set_to_none=True)
-            backward_to(loss_inv, self.opt_inv)
-            self.ctx.sync_grads(self.g)
-            self.ctx.sync_grads(self.h)
-            self.opt_inv.step()
+            self.step(self.opt_inv, self.g_and_h, loss_inv)
         elif self.joint_inverter:  # C2, Eq. 3 read literally: one step on the sum
             ce, mse = self.inverter_loss(fake, z, y)
             loss_g = adv + cfg.inverter_weight * (ce + cfg.inverter_z_weight * mse)
@@ -464,9 +461,9 @@ class NEMGAN(AdversarialMethod):
                 outs.append((z.cpu(), logits.cpu()))
         return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
 
-    def assign(self, x: torch.Tensor) -> np.ndarray:
-        """h's cluster of each x: argmax of the mode logits, or k-means on ẑ (unimodal)."""
-        z_hat, logits = self.invert(x)
+    def assign(self, z_hat: torch.Tensor, logits: torch.Tensor) -> np.ndarray:
+        """h's cluster of each inverted point (`invert`): argmax of the mode logits, or k-means
+        on ẑ (unimodal)."""
         if self.multimodal:
             return logits.argmax(dim=1).numpy()
         from sklearn.cluster import KMeans
@@ -486,7 +483,7 @@ class NEMGAN(AdversarialMethod):
         y = data.y[idx] if data.y is not None else None
         return data.x[idx], y, self._test is not None
 
-    def code_protocol(self, x: torch.Tensor, true: np.ndarray) -> dict[str, float]:
+    def code_protocol(self, z_hat: torch.Tensor, true: np.ndarray) -> dict[str, float]:
         """The authors' evaluation (`calc_metrics` in nemganp_fmnist_5.py): the test points
         balanced by oversampling, k-means (max(K, classes) clusters, random_state 0) on h's ẑ,
         then purity, NMI and ARI; `code_purity_floor` is one cluster's purity (1/classes)."""
@@ -494,10 +491,10 @@ class NEMGAN(AdversarialMethod):
 
         from evaluation.clustering import ari, balanced_indices, nmi, purity
 
-        idx = balanced_indices(true, seed=0)
-        z_hat = self.invert(x[torch.from_numpy(idx)])[0].double().numpy()
+        idx = balanced_indices(true, seed=0)  # h in eval mode: a repeated point, the same ẑ
+        z = z_hat[torch.from_numpy(idx)].double().numpy()
         classes = len(np.unique(true))
-        labels = KMeans(max(self.k, classes), n_init=10, random_state=0).fit_predict(z_hat)
+        labels = KMeans(max(self.k, classes), n_init=10, random_state=0).fit_predict(z)
         t = true[idx]
         return {"code_purity": purity(t, labels), "code_nmi": nmi(t, labels),
                 "code_ari": ari(t, labels), "code_purity_floor": 1.0 / classes}
@@ -508,10 +505,11 @@ class NEMGAN(AdversarialMethod):
         x, y, is_test = self.eval_data()
         out: dict[str, float] = {"eval_on_test": float(is_test)}
         if y is not None:
-            pred, true = self.assign(x), y.numpy()
+            z_hat, logits = self.invert(x)
+            pred, true = self.assign(z_hat, logits), y.numpy()
             out |= {"acc": cluster_acc(true, pred), "acc_majority": majority_acc(true),
                     "nmi": nmi(true, pred), "ari": ari(true, pred)}
-            out |= self.code_protocol(x, true)
+            out |= self.code_protocol(z_hat, true)
         if not self.multimodal:
             return out
         p = self.priors().cpu().double().numpy()

@@ -50,8 +50,8 @@ from trainables.core.method import (
     MethodConfig,
     adam,
     backward_to,
+    d_logits,
     eval_mode,
-    has_batch_norm,
 )
 from trainables.methods import simplicial_samplers as ls
 from trainables.networks.select import build_pair
@@ -218,13 +218,6 @@ class SimplicialGAN(AdversarialMethod):
         """(n, 1 + N): critic, then the MI head's anchor logits (shared body)."""
         return self.d.head(self.d.features(x))
 
-    def _real_then_fake(self, f, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """f on real then fake: one call when D holds no batch norm, else one call each (as
-        `core.method.d_logits`: a mixed batch lets a BN critic tell the halves apart)."""
-        if not has_batch_norm(self.d):
-            return f(torch.cat([real, fake]))
-        return torch.cat([f(real), f(fake)])
-
     def train_step(self, step: int) -> dict[str, torch.Tensor]:
         cfg = self.cfg
         n = self.ctx.local_batch(cfg.batch_size)
@@ -237,11 +230,11 @@ class SimplicialGAN(AdversarialMethod):
                 fake = self.g(z)
             real = self.real_batch(n)
             if mi_on:
-                logits = self._real_then_fake(self._logits, real, fake)
+                logits = d_logits(self.d, real, fake, fn=self._logits)
                 critic = logits[:, 0]
                 mi_d = F.cross_entropy(logits[n:, 1:], c)
             else:
-                critic = self._real_then_fake(self.d, real, fake)
+                critic = d_logits(self.d, real, fake)
             wdist = critic[:n].mean() - critic[n:].mean()
             gp = gradient_penalty(self.d, real, fake, self.ctx.generator)
             loss_d = d_loss("wgan", critic[:n], critic[n:]) + cfg.gp_weight * gp

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from evaluation.errors import FeatureExtractorError, RankDeficientWarning
 from evaluation.features import Extractor, get_extractor, inception_weights_file
 from evaluation.fid import FeatureStats
-from evaluation.modes import confident_share
+from evaluation.modes import confident_share, mode_histogram, reverse_kl
 from trainables.data import DataBundle
 
 PRDC_K = 5
@@ -312,18 +312,15 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
     clf, clf_note = mode_classifier(ex, family, name, data, device)
     mode_note = clf_note
     if clf is not None and data.name == "stacked_mnist":
-        from evaluation.classifiers import stacked_mnist_channel_logits
+        from evaluation.classifiers import stacked_mnist_channel_logits, triples
 
         model = clf.base.model if isinstance(clf, ChannelAdapter) else clf.model
         # The MNIST classifier takes [-1, 1]; a generator may overshoot its tanh range slightly.
         channel_logits = stacked_mnist_channel_logits(model, samples.clamp(-1, 1))
-        digits = channel_logits.argmax(1).reshape(n_fake, 3)
-        modes = (digits @ torch.tensor([100, 10, 1])).numpy()
+        modes = triples(channel_logits).numpy()
         metrics |= mode_stats(modes, 1000, data.info["priors"])
         metrics["confident_frac"] = confident_share(channel_logits.numpy())
         # PacGAN's and the papers' reference is uniform over the 1000 triples: both are kept.
-        from evaluation.modes import mode_histogram, reverse_kl
-
         metrics["reverse_kl_log10_uniform"] = reverse_kl(mode_histogram(modes, 1000), 10)
         mode_note = (f"{clf_note} per channel (stacked_mnist_modes), 1000 modes, p_data = the "
                      f"data's triple frequencies (PacGAN's uniform reference differs by "
