@@ -226,10 +226,10 @@ def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
         except OSError:
             return False
 
-    def page(route: str, shot: str) -> str:
+    def page(route: str, shot: str, size: str = "1400,1000") -> str:
         out = subprocess.run(
             [browser, "--headless=new", "--no-sandbox", "--disable-gpu",
-             "--virtual-time-budget=20000", "--window-size=1400,1000",
+             "--virtual-time-budget=20000", f"--window-size={size}",
              f"--screenshot={tmp_path / shot}", "--dump-dom", f"{base}/#{route}"],
             capture_output=True, text=True, timeout=120)
         return out.stdout
@@ -255,9 +255,11 @@ def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
         parent_dom = page(f"/experiments/{exp}/runs/{parent.info.run_id}", "parent.png")
         assert "PGMGAN on the grid, for taking results out" in parent_dom
         # The report inside MLflow's artifact viewer: its plots are drawn (the scatter plots'
-        # red "generated" points), not broken-image boxes.
+        # red "generated" points), not broken-image boxes. A large window: beside MLflow
+        # 3.17's assistant panel, the viewer at 1400 px drew the plots small enough that a
+        # loaded report showed exactly the bound's 200 red pixels.
         page(f"/experiments/{exp}/runs/{parent.info.run_id}/artifacts/report/results.html",
-             "report.png")
+             "report.png", size="2000,1400")
         pixels = np.asarray(Image.open(tmp_path / "report.png").convert("RGB")).astype(int)
         red = (pixels[..., 0] > 180) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)
         assert red.sum() > 200, f"{red.sum()} red pixels: the report's images did not load"
