@@ -26,9 +26,11 @@ def run(spec: str | Path, *, set: list[str] | None = None, name: str | None = No
 
 
 def resume(study: str, *, storage: str | None = None, address: str | None = None,
-           retry_failed: bool = False) -> StudyOutcome:
-    """`study resume NAME [--retry-failed]`."""
-    return resume_study(study, storage, address, retry_failed)
+           retry_failed: bool = False, tracking_uri: str | None = None,
+           rebuild_tracking: bool = False) -> StudyOutcome:
+    """`study resume NAME [--retry-failed] [--tracking-uri URI] [--rebuild-tracking]`: raises
+    `study.records.TrackingError` when the store in use lacks the study's runs."""
+    return resume_study(study, storage, address, retry_failed, tracking_uri, rebuild_tracking)
 
 
 def results(study: str, *, storage: str | None = None) -> pd.DataFrame:

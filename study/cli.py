@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from study.paths import STORAGE_ENV, TRACKING_ENV
@@ -45,6 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("study", help="study name (under the storage root) or its folder")
     _common(resume)
     resume.add_argument("--address", help="Ray cluster address")
+    resume.add_argument("--tracking-uri", help="MLflow tracking URI (default "
+                        f"${TRACKING_ENV}, else the study's own, recorded in study.json); "
+                        "another store than the study's is refused unless rebuilt")
+    resume.add_argument("--rebuild-tracking", action="store_true",
+                        help="the study's MLflow store was lost: make its experiment, parent "
+                        "and trial runs anew in the store in use from the study folder, "
+                        "then continue")
     resume.add_argument("--retry-failed", action="store_true",
                         help="also run the failed trials again, from their last checkpoint "
                              "(their MLflow runs continue)")
@@ -68,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     clf_train.add_argument("--budget-s", type=float, help="CPU budget in seconds (CIFAR-10)")
     clf_train.add_argument("--seed", type=int, default=0)
     clf_sub.add_parser("ls", help="stored classifiers with their test accuracy")
+
+    describe = sub.add_parser("describe", help="a trainer's settings (type, default, range, "
+                              "meaning), what PBT may mutate, the metrics it reports")
+    describe.add_argument("trainer", help="baseline_gan | selfcond_gan | pgmgan | simplicial | "
+                          "nemgan")
 
     validate = sub.add_parser("validate", help="check a spec without running it")
     validate.add_argument("spec")
@@ -119,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # MLflow announcing that it creates or updates its sqlite tables says nothing to a user.
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
     from study import commands
 
     try:

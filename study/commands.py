@@ -7,19 +7,32 @@ from pathlib import Path
 
 from evaluation.errors import FeatureExtractorError
 from study.paths import StudyExists, StudyNotFound
+from study.records import TrackingError
 from study.report.errors import ReportError
 from study.spec import SpecError
 from trainables.data import DatasetError
 
 USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError, DatasetError,
-               FeatureExtractorError)
+               FeatureExtractorError, TrackingError)
 
 
 def dispatch(args: argparse.Namespace) -> int:
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "ls": cmd_ls,
             "validate": cmd_validate, "report": cmd_report, "compare": cmd_compare,
             "classifiers": cmd_classifiers, "sample": cmd_sample,
-            "evaluate": cmd_evaluate}[args.command](args)
+            "evaluate": cmd_evaluate, "describe": cmd_describe}[args.command](args)
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from study.describe import describe
+    from study.spec import SpecError, suggest
+    from trainables.registry import METHODS
+
+    if args.trainer not in METHODS:
+        raise SpecError(f"unknown trainer {args.trainer!r}{suggest(args.trainer, METHODS)}; "
+                        f"expected one of {sorted(METHODS)}")
+    print(describe(args.trainer))
+    return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -36,17 +49,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from study.runner import print_summary, resume_study
 
-    outcome = resume_study(args.study, args.storage, args.address, args.retry_failed)
+    outcome = resume_study(args.study, args.storage, args.address, args.retry_failed,
+                           args.tracking_uri, args.rebuild_tracking)
     print_summary(outcome)
     return 130 if outcome.interrupted else 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from study.spec import load_spec
+    import sys
+
+    from study.spec import load_spec, spec_warnings
 
     spec = load_spec(args.spec, args.set)
     given = f"{args.spec}{' with --set ' + ' '.join(args.set) if args.set else ''}"
     print(f"{given}: valid study {spec.name!r} (trainer {spec.label}, hash {spec.digest()})")
+    for line in spec_warnings(spec):
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 STORAGE_ENV = "STUDY_STORAGE"
@@ -55,6 +55,8 @@ class StudyRecord:
     parent_run_id: str
     created: str
     data_root: str | None = None
+    # Stores the study logged to before `study resume --rebuild-tracking` replaced them.
+    tracking_history: list[dict[str, str]] = field(default_factory=list)
 
     def save(self, folder: Path) -> None:
         tmp = folder / (STUDY_FILE + ".tmp")

@@ -28,6 +28,7 @@ from study.paths import (
     RESULTS_TABLE,
     SPEC_COPY,
     STUDY_FILE,
+    TRACKING_ENV,
     TUNE_DIR,
     StudyExists,
     StudyRecord,
@@ -37,7 +38,7 @@ from study.paths import (
     tracking_uri,
 )
 from study.progress import ProgressCallback
-from study.spec import SpecError, StudySpec, load_spec, parse_spec
+from study.spec import SpecError, StudySpec, load_spec, parse_spec, spec_warnings
 from study.status import trial_states
 from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
 from study.trial import root_cause
@@ -116,7 +117,7 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
         MLflowTrialCallback(record.tracking_uri, record.experiment_id, record.parent_run_id,
                             spec.name, str(folder / "artifacts"), _static_params(spec),
                             str(folder / LINEAGE_FILE), tuple(spec.scheduler.mutations),
-                            seeds=list(spec.seeds)),
+                            seeds=list(spec.seeds), study_file=str(folder / STUDY_FILE)),
         ProgressCallback(spec.metrics, spec.budget.steps, tuning.total_trials(spec)),
     ]
     return tune.Tuner(
@@ -191,6 +192,8 @@ def run_study(
 ) -> StudyOutcome:
     # Before any folder or MLflow run exists: the name is free and the cluster can run it.
     spec, folder = _new_study(spec_path, storage, name, overrides)
+    for line in spec_warnings(spec):
+        print(f"warning: {line}", file=sys.stderr, flush=True)
     check_resources(spec, address)
     record = create_study(spec, folder, spec_path, tracking, data_root,
                           renamed=bool(name or overrides), overrides=overrides)
@@ -218,15 +221,33 @@ def check_resources(spec: StudySpec, address: str | None = None) -> None:
 
 def resume_study(
     name_or_path: str, storage: str | None = None, address: str | None = None,
-    retry_failed: bool = False,
+    retry_failed: bool = False, tracking: str | None = None, rebuild_tracking: bool = False,
 ) -> StudyOutcome:
+    """Continue a study. Before Ray starts: the MLflow store in use (flag, else
+    $MLFLOW_TRACKING_URI, else the recorded one) must be the study's and hold its runs, else
+    TrackingError; with `rebuild_tracking` the records are made anew there from the folder."""
     from ray import tune
+
+    from study import records
 
     folder = find_study(name_or_path, storage_root(storage))
     record = StudyRecord.load(folder)
     spec = load_spec(folder / SPEC_COPY)
     if spec.digest() != record.spec_hash:
         raise SpecError(f"{folder / SPEC_COPY} changed since the study started; restore it")
+    uri = tracking or os.environ.get(TRACKING_ENV) or record.tracking_uri
+    if rebuild_tracking and uri == record.tracking_uri and records.present(record, uri):
+        print(f"study {spec.name}: its MLflow records are in {uri}; nothing to rebuild")
+    elif rebuild_tracking:
+        record, lines = records.rebuild(folder, record, _static_params(spec),
+                                         tuple(spec.scheduler.mutations), list(spec.seeds), uri)
+        print(f"study {spec.name}: MLflow records rebuilt in {uri} (experiment "
+              f"{record.experiment_id}, parent run {record.parent_run_id})", flush=True)
+        print("\n".join(f"  {line}" for line in lines))
+        print("  not recoverable: " + "; ".join(records.NOT_RECOVERED), flush=True)
+    else:
+        records.check_tracking(record, uri)
+        record = records.moved(folder, record, uri)
     check_resources(spec, address)
     restore = tune.Tuner.can_restore(str(folder / TUNE_DIR))
     print(f"study {spec.name}: resuming from {folder}", flush=True)

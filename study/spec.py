@@ -95,6 +95,22 @@ class SearcherSpec(_Strict):
     type: Literal["grid", "random", "optuna"] = "random"
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
     seed: int | None = 0
+    n_startup_trials: int | None = Field(
+        None, ge=0, description="TPE: trials drawn at random before the model guides (Optuna's "
+        "default 10: a study of 10 trials or fewer is random search)")
+    multivariate: bool = Field(False, description="TPE: model the parameters jointly")
+
+    @model_validator(mode="after")
+    def _tpe_only(self) -> SearcherSpec:
+        tpe = self.type == "optuna" and self.sampler == "tpe"
+        for name, off in (("n_startup_trials", None), ("multivariate", False)):
+            if getattr(self, name) != off and not tpe:
+                raise ValueError(f"{name} applies to type optuna with sampler tpe (got type "
+                                 f"{self.type}, sampler {self.sampler})")
+        return self
+
+
+TPE_STARTUP_DEFAULT = 10  # optuna.samplers.TPESampler's n_startup_trials
 
 
 class SchedulerSpec(_Strict):
@@ -268,7 +284,49 @@ _ADDED_LATER: dict[tuple[str, ...], object] = {
     ("eval_split",): "train",
     ("resources", "train_worker_group"): "auto",
     ("scheduler", "synch"): False,
+    ("searcher", "n_startup_trials"): None,
+    ("searcher", "multivariate"): False,
 }
+
+# Settings that act only after so many steps: (trainer, setting, what happens at that step, and
+# whether a value equal to the budget is already too late).
+_STEP_SETTINGS = (
+    ("selfcond_gan", "recluster_every", "the clusters are first recomputed at step", True),
+    ("pgmgan", "lambda_length", "λ reaches lambda_end at step", False),
+    ("simplicial", "mi_steps", "the MI head switches off at step", True),
+)
+
+
+def spec_warnings(spec: StudySpec) -> list[str]:
+    """What validates but will not do what it seems to within the budget."""
+    out = []
+    searcher = spec.searcher
+    if searcher.type == "optuna" and searcher.sampler == "tpe":
+        startup = searcher.n_startup_trials
+        startup = TPE_STARTUP_DEFAULT if startup is None else startup
+        if spec.num_samples <= startup:
+            out.append(f"searcher: TPE draws its first {startup} trials at random "
+                       f"(n_startup_trials); num_samples {spec.num_samples} never leaves them, "
+                       f"so this is random search: set searcher.n_startup_trials below "
+                       f"{spec.num_samples}")
+    steps = spec.budget.steps
+    for trainer, name, what, equal_too in _STEP_SETTINGS:
+        if trainer not in spec.trainer_names:
+            continue
+        values = [spec.fixed_for(trainer).get(name)]
+        if name in spec.search:
+            values = [v for _, v in spec.search[name].labelled_bounds()]
+        if values == [None]:
+            from trainables.registry import get_method
+
+            values = [get_method(trainer).Config.model_fields[name].default]
+        late = [v for v in values if isinstance(v, int | float)
+                and (v > steps or (equal_too and v == steps))]
+        if late:
+            out.append(f"{'search' if name in spec.search else 'fixed'}.{name} = {late[0]}: "
+                       f"{what} {late[0]}, and the budget is {steps} steps ({trainer}): not "
+                       f"within this study (see `study describe {trainer}`)")
+    return out
 
 _UNION_TAGS = ("uniform", "loguniform", "int", "choice", "str")
 
@@ -281,34 +339,97 @@ def _loc(err: dict[str, Any]) -> str:
     return ".".join(parts)
 
 
-def format_validation_error(source: str, exc: ValidationError) -> str:
-    lines, seen = [f"invalid study spec {source}:"], set()
+def suggest(name: str, known: Any) -> str:
+    """' (did you mean X?)' with the closest known name, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown(field: str, what: str, known: Any, name: str | None = None) -> str:
+    """The one wording of an unknown name (`name`, default the field's last part), with the
+    closest valid one when there is one."""
+    return f"{field}: unknown {what}{suggest(name or field.rsplit('.', 1)[-1], known)}"
+
+
+# The spec's sections that are models of their own: their keys, for suggestions.
+def _section_keys(section: str) -> list[str]:
+    model = StudySpec.model_fields.get(section)
+    sub = model.annotation if model is not None else None
+    if isinstance(sub, type) and issubclass(sub, BaseModel):
+        return list(sub.model_fields)
+    return []
+
+
+def _validation_lines(exc: ValidationError) -> list[tuple[str, str]]:
+    """(field, line) for each of pydantic's errors, in the spec's words."""
+    out: list[tuple[str, str]] = []
     errors = exc.errors()
     for err in errors:
         if err["type"] == "list_type" and sum(_loc(e) == _loc(err) for e in errors) > 1:
             continue  # a scalar that fails `x | list[x]`: its scalar message says what is allowed
         msg = err["msg"].removeprefix("Value error, ")
         got = f" (got {err['input']!r})" if err["type"] != "missing" and "input" in err else ""
-        if err["type"] == "extra_forbidden":
-            msg, got = "unknown key", ""
         loc = _loc(err)
+        if err["type"] == "extra_forbidden":
+            parts = loc.split(".")
+            known = list(StudySpec.model_fields) if len(parts) == 1 else \
+                _section_keys(parts[0])
+            out.append((loc, unknown(loc, "key", known)))
+            continue
         if not loc:  # a check across fields: its message names them, the input is the spec
             got = ""
-        line = f"  {loc}: {msg}{got}" if loc else f"  {msg}"
-        if line not in seen:  # one line per field for a value that fails every union member
-            seen.add(line)
-            lines.append(line)
-    return "\n".join(lines)
+        out.append((loc, f"{loc}: {msg}{got}" if loc else msg))
+    return list(dict.fromkeys(out))  # one line per field for a value failing every union member
+
+
+def format_validation_error(source: str, exc: ValidationError) -> str:
+    return "\n".join([f"invalid study spec {source}:",
+                      *(f"  {line}" for _, line in _validation_lines(exc))])
+
+
+def _prune(data: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+    """A copy of the raw spec without the entries named by failing fields (the deepest key on
+    each path that is there), so that the checks of everything else can still run."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for field in fields:
+        parts, node = [p for p in field.split(".") if p], out
+        for i, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                break
+            child = node[part]
+            last = i == len(parts) - 1 or not isinstance(child, dict) or parts[i + 1] not in child
+            if last:
+                del node[part]
+                break
+            node = child
+    return out
 
 
 def parse_spec(data: Any, source: str = "<spec>") -> StudySpec:
+    """The validated spec, or one SpecError naming every problem found in one pass: the
+    structure's, then (on what remains valid) the trainer settings', data set's and metric's."""
     if not isinstance(data, dict):
         raise SpecError(f"invalid study spec {source}: expected a mapping at the top level")
+    first: list[tuple[str, str]] = []
     try:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(format_validation_error(source, exc)) from None
-    _check_against_trainer(spec, source)
+        first = _validation_lines(exc)
+        try:  # the rest of the spec, checked without the failing entries
+            spec = StudySpec.model_validate(_prune(data, [f for f, _ in first if f]))
+        except ValidationError:
+            raise SpecError(format_validation_error(source, exc)) from None
+    bad = [f for f, _ in first if f]
+    later = [p for p in _semantic_problems(spec, source)
+             if not any(p.startswith((f"{f}:", f"{f}.")) or p.startswith(f"{f}[") for f in bad)]
+    problems = [line for _, line in first] + later
+    if problems:
+        lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
+        raise SpecError("\n".join(lines))
     return spec
 
 
@@ -420,7 +541,8 @@ def _option_problem(types: dict[str, Any], field: str, option: str, value: Any,
     from pydantic import TypeAdapter
 
     if option not in types:
-        return f"{field}: not an option of data set {dataset!r} (expected one of {list(types)})"
+        return (f"{field}: unknown option of data set {dataset!r}{suggest(option, types)}; "
+                f"expected one of {list(types)}")
     try:
         TypeAdapter(types[option]).validate_python(value, strict=True)
     except ValidationError:
@@ -437,8 +559,12 @@ def _dataset_problems(spec: StudySpec) -> list[str]:
 
     try:
         types = loader_option_types(spec.dataset.name)
-    except DatasetError as exc:
-        return [str(exc)]
+    except DatasetError:
+        from trainables.data.registry import available
+
+        name = spec.dataset.name
+        return [f"dataset.name: unknown data set {name!r}{suggest(name, available())}; "
+                f"expected one of {available()}"]
     name = spec.dataset.name
     problems = [_option_problem(types, f"dataset.options.{k}", k, v, name)
                 for k, v in spec.dataset.options.items()]
@@ -495,7 +621,8 @@ def _metric_problems(spec: StudySpec) -> list[str]:
             if row is None or not row.reported(kind, trainer):
                 have = metric_table.reported(kind, trainer)
                 problems.append(f"{field}: trainer {trainer!r} does not report {name!r} on "
-                                f"{kind} data ({spec.dataset.name}); it reports {have}")
+                                f"{kind} data ({spec.dataset.name}){suggest(name, have)}; "
+                                f"it reports {have}")
         if row is not None and row.mode is not None and mode != row.mode:
             better = "higher" if row.mode == "max" else "lower"
             problems.append(f"{mode_field}: {name} is better {better}: "
@@ -503,17 +630,36 @@ def _metric_problems(spec: StudySpec) -> list[str]:
     return problems
 
 
-def _check_against_trainer(spec: StudySpec, source: str) -> None:
-    """Validate fixed values and every search bound against each trainer's config model."""
+def _semantic_problems(spec: StudySpec, source: str) -> list[str]:
+    """Fixed values and every search bound against each trainer's config model, the data set
+    and its options, the feature extractor, and (when the data set exists) the metrics."""
     problems = []
     for trainer in spec.trainer_names:
         problems += _trainer_problems(spec, trainer, source)
-    problems += _dataset_problems(spec) + _eval_features_problems(spec)
-    if not problems:  # the data set exists: its kind says which metrics there are
+    data = _dataset_problems(spec)
+    problems += data + _eval_features_problems(spec)
+    if not any(p.startswith("dataset.name") for p in data):  # its kind says which metrics
         problems += _metric_problems(spec) + _eval_split_problems(spec)
-    if problems:
-        lines = [f"invalid study spec {source}:", *(f"  {p}" for p in dict.fromkeys(problems))]
-        raise SpecError("\n".join(lines))
+    else:  # no kind to check against: the names at least
+        from evaluation import metric_table
+
+        many = isinstance(spec.metric, list)
+        problems += [f"metric{f'[{i}]' if many else ''}: unknown metric {m!r}"
+                     f"{suggest(m, metric_table.names())}"
+                     for i, m in enumerate(spec.metrics) if metric_table.lookup(m) is None]
+    return problems
+
+
+def setting_names(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every (dotted) setting of a config model: `lr_g`, `partition.steps`, ..."""
+    out = []
+    for name, field in model.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            out += setting_names(sub, f"{prefix}{name}.")
+        else:
+            out.append(f"{prefix}{name}")
+    return out
 
 
 def _trainer_problems(spec: StudySpec, trainer: str, source: str) -> list[str]:
@@ -523,15 +669,19 @@ def _trainer_problems(spec: StudySpec, trainer: str, source: str) -> list[str]:
     try:
         method = get_method(trainer)
         cfg_model = method.Config
-    except TrainerError as exc:
-        if spec.trainers:
-            return [f"{where}: {exc}"]
-        raise SpecError(f"invalid study spec {source}:\n  trainer: {exc}") from None
+    except TrainerError:
+        from trainables.registry import METHODS
+
+        return [f"{where}: unknown trainer {trainer!r}{suggest(trainer, METHODS)}; expected "
+                f"one of {sorted(METHODS)}"]
     fixed = spec.fixed_for(trainer)
     own = spec.trainers.get(trainer, {})
-    problems = [f"{where if f.split('.')[0] in own else 'fixed'}.{f}: {m}"
-                for f, m in _config_errors(cfg_model, fixed)]
     of = f"trainer {trainer!r}"
+    names = setting_names(cfg_model)
+    problems = [unknown(f"{where if f.split('.')[0] in own else 'fixed'}.{f}",
+                        f"setting of {of}", names, f) if m.startswith("Extra inputs")
+                else f"{where if f.split('.')[0] in own else 'fixed'}.{f}: {m}"
+                for f, m in _config_errors(cfg_model, fixed)]
     sections = [("search", spec.search), ("scheduler.mutations", spec.scheduler.mutations)]
     for section, params in sections:
         for name, param in params.items():
@@ -545,7 +695,7 @@ def _trainer_problems(spec: StudySpec, trainer: str, source: str) -> list[str]:
                                 "`trainers` makes")
                 continue
             if not has_setting(cfg_model, name):
-                problems.append(f"{section}.{name}: not a setting of {of}")
+                problems.append(unknown(f"{section}.{name}", f"setting of {of}", names, name))
                 continue
             if section == "scheduler.mutations" and name not in method.mutable:
                 problems.append(f"{section}.{name}: {of} cannot change it "

@@ -37,7 +37,11 @@ def _decode(value: Any) -> Any:
 
 
 def print_status(name: str | None, storage: str | None) -> int:
+    """Each study's state; 2 when a study's MLflow records are not in its store (said)."""
+    from study.records import TrackingError, check_tracking
+
     root = storage_root(storage)
+    lost = 0
     names = [name] if name else list_studies(root)
     if not names:
         print(f"no studies under {root}")
@@ -66,7 +70,12 @@ def print_status(name: str | None, storage: str | None) -> int:
             if t["status"] == "ERROR":
                 print(f"  {t['trial_id']} ERROR")
         print(f"  MLflow: {record.tracking_uri} (experiment {record.name})")
-    return 0
+        try:
+            check_tracking(record, record.tracking_uri, "resume")
+        except TrackingError as exc:
+            lost += 1
+            print("  " + str(exc).replace("\n", "\n  "))
+    return 2 if lost else 0
 
 
 def print_ls(storage: str | None) -> int:

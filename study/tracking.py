@@ -95,16 +95,19 @@ class MLflowTrialCallback(tune.Callback):
     # Class defaults: a study resumes with the callback Tune pickled when it started, which
     # may come from a version without these attributes.
     seeds: list[int] | None = None
+    study_file: str | None = None
 
     def __init__(self, uri: str, experiment_id: str, parent_run_id: str, study: str,
                  artifact_root: str, static_params: dict[str, Any],
                  lineage_file: str | None = None, mutable: tuple[str, ...] = (),
-                 seeds: list[int] | None = None) -> None:
+                 seeds: list[int] | None = None, study_file: str | None = None) -> None:
         self.uri, self.experiment_id, self.parent_run_id = uri, experiment_id, parent_run_id
         self.study, self.artifact_root, self.static_params = study, artifact_root, static_params
         # PBT: exploit events go to this JSON-lines file; mutated settings are logged as
         # metrics `hp.<name>` (MLflow params cannot change value).
         self.lineage_file, self.mutable, self.seeds = lineage_file, mutable, seeds
+        # study.json: a resumed study logs where it says now (a rebuilt store has new ids).
+        self.study_file = study_file
         self._runs: dict[str, str] = {}
         self._last_step: dict[str, float] = {}
         self._logged: dict[tuple[str, str], float] = {}  # (trial, _ON_CHANGE key) → value
@@ -118,6 +121,10 @@ class MLflowTrialCallback(tune.Callback):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update({"_logged": {}} | state)
+        if self.study_file and Path(self.study_file).is_file():
+            record = json.loads(Path(self.study_file).read_text())
+            self.uri, self.experiment_id = record["tracking_uri"], record["experiment_id"]
+            self.parent_run_id = record["parent_run_id"]
 
     @property
     def client(self) -> MlflowClient:
@@ -132,7 +139,8 @@ class MLflowTrialCallback(tune.Callback):
             return self._runs[tid]
         found = self.client.search_runs(
             [self.experiment_id],
-            f"tags.{TRIAL_TAG} = '{tid}' and tags.{STUDY_TAG} = '{self.study}'",
+            f"tags.{TRIAL_TAG} = '{tid}' and tags.{STUDY_TAG} = '{self.study}' and "
+            f"tags.mlflow.parentRunId = '{self.parent_run_id}'",
             max_results=2,
         )
         if found:

@@ -60,6 +60,14 @@ def _variant_generator(spec: StudySpec) -> bool:
     return spec.searcher.type in ("grid", "random")
 
 
+def tpe_options(spec: StudySpec) -> dict[str, Any]:
+    """The spec's TPE options, those it sets only (Optuna's defaults otherwise)."""
+    out: dict[str, Any] = {"multivariate": spec.searcher.multivariate}
+    if spec.searcher.n_startup_trials is not None:
+        out["n_startup_trials"] = spec.searcher.n_startup_trials
+    return out
+
+
 def searcher(spec: StudySpec, study_dir: Path) -> Any:
     if _variant_generator(spec):
         # Seeded: the same spec draws the same configurations (unseeded, every run differed).
@@ -71,7 +79,7 @@ def searcher(spec: StudySpec, study_dir: Path) -> Any:
 
     seed = spec.searcher.seed
     samplers = {
-        "tpe": lambda: optuna.samplers.TPESampler(seed=seed),
+        "tpe": lambda: optuna.samplers.TPESampler(seed=seed, **tpe_options(spec)),
         "nsga2": lambda: NSGAIISampler(seed=seed),
         "random": lambda: optuna.samplers.RandomSampler(seed=seed),
     }

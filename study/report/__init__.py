@@ -13,11 +13,15 @@ __all__ = ["ReportError", "compare_studies", "write_report"]
 
 def write_report(name_or_path: str | Path, storage: str | None = None,
                  out: str | Path | None = None) -> Path:
-    """Write `<study>/report/` (or `out`), log it to the MLflow parent run; return the folder."""
+    """Write `<study>/report/` (or `out`), log it to the MLflow parent run; return the folder.
+    A study whose MLflow records are gone is refused first (`study.records.TrackingError`)."""
+    from study.records import check_tracking
     from study.report.build import build_report
     from study.report.load import load_finished
 
-    return build_report(load_finished(name_or_path, storage), Path(out) if out else None)
+    study = load_finished(name_or_path, storage)
+    check_tracking(study.record, study.record.tracking_uri, "report")
+    return build_report(study, Path(out) if out else None)
 
 
 def compare_studies(names: list[str], storage: str | None = None,

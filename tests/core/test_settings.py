@@ -55,7 +55,8 @@ def test_a_spec_searches_a_nested_setting_and_the_trial_gets_it_nested(tmp_path)
 
 @pytest.mark.parametrize(("over", "expected"), [
     ({"search": {"partition.stepz": {"type": "choice", "values": [1, 2]}}},
-     "search.partition.stepz: not a setting of trainer 'pgmgan'"),
+     "search.partition.stepz: unknown setting of trainer 'pgmgan' (did you mean "
+     "'partition.steps'?)"),
     ({"search": {"partition.lr": {"type": "uniform", "low": -1.0, "high": 1.0}}},
      "search.partition.lr.low"),
     ({"search": {"partition.steps": {"type": "choice", "values": [1, 2]}}},

@@ -19,10 +19,13 @@ from trainables.methods.pgmgan_partitioner import (
     build_for,
     partition_for,
     resolve_cache_dir,
+    stage_summary,
 )
+from trainables.methods.pgmgan_pca import PCAEncoder, fit_pca
 from trainables.methods.pgmgan_simclr import (
     SimCLRSettings,
     augment,
+    channel_jitter,
     colour_jitter,
     embed,
     nt_xent,
@@ -94,6 +97,28 @@ def test_augmentations_switched_off_are_the_identity():
     assert (turned[:, 1:] - red[:, 1:]).abs().max() > 0.05
 
 
+def test_channel_jitter_scales_each_channel_alone_and_breaks_the_colour_ratio():
+    # Stacked MNIST-like: three independent "digits" (random ink masks), one per channel.
+    gen = torch.Generator().manual_seed(0)
+    x01 = (torch.rand(64, 3, 8, 8, generator=gen) > 0.7).float() * 0.8
+    out = channel_jitter(x01, torch.Generator().manual_seed(1), strength=0.5)
+    # No mixing: each output channel is its own input channel times one factor in [0.5, 1.5].
+    ink = x01 > 0
+    ratio = torch.where(ink, out / x01.clamp_min(1e-8), torch.nan)
+    per_channel = ratio.flatten(2)
+    lo, hi = per_channel.nan_to_num(9).amin(2), per_channel.nan_to_num(-9).amax(2)
+    assert torch.allclose(lo, hi, atol=1e-6) and lo.min() >= 0.5 - 1e-6 and hi.max() <= 1.5
+    assert (out[~ink] == 0).all()
+    # The ink ratio across channels, which a crop keeps, varies between two views of one image.
+    views = [channel_jitter(x01, torch.Generator().manual_seed(s), 0.5) for s in (2, 3)]
+    share = [v.sum(dim=(2, 3)) / v.sum(dim=(1, 2, 3))[:, None] for v in views]
+    assert (share[0] - share[1]).abs().mean() > 0.03
+    # Off by default: SimCLR's augmentations unchanged.
+    s = SimCLRSettings(channel_jitter=0.0)
+    assert torch.equal(augment(x01 * 2 - 1, s, torch.Generator().manual_seed(4)),
+                       augment(x01 * 2 - 1, SimCLRSettings(), torch.Generator().manual_seed(4)))
+
+
 def test_nt_xent_is_lower_for_matched_pairs_than_for_shuffled_ones():
     gen = torch.Generator().manual_seed(0)
     z1 = torch.randn(64, 16, generator=gen)
@@ -151,6 +176,50 @@ def test_image_stage_is_computed_once_reused_and_shares_simclr_across_k(tmp_path
     other = TINY_SIMCLR.model_copy(update={"temperature": 0.5})
     _, _, info4 = partition_for(data, 4, 0, TINY_PARTITION, tmp_path, other)
     assert info4["simclr_cached"] is False and len(list(tmp_path.glob("simclr-*.pt"))) == 2
+
+
+def test_pca_encoder_matches_scikit_learn_and_is_a_linear_projection():
+    from sklearn.decomposition import PCA
+
+    x = colour_blobs(60, side=8).x
+    enc = fit_pca(x, 5, seed=0)
+    ref = PCA(n_components=5, svd_solver="full").fit(x.flatten(1).numpy())
+    got = enc(x).numpy()
+    want = ref.transform(x.flatten(1).numpy())
+    # Components agree up to sign.
+    signs = (got * want).sum(0) / abs((got * want).sum(0))
+    assert abs(got * signs - want).max() < 1e-3
+    assert fit_pca(x[:3], 50, seed=0).out_dim == 3  # at most the number of images
+
+
+def test_pca_representation_and_the_stage_references(tmp_path, capsys):
+    data = colour_blobs()
+    pca = TINY_PARTITION.model_copy(update={"representation": "pca", "pca_dim": 8})
+    labels, state, info = partition_for(data, 3, 0, pca, tmp_path, TINY_SIMCLR)
+    assert not list(tmp_path.glob("simclr-*.pt"))  # no SimCLR stage for a PCA partition
+    net = build_for(data, 3, pca, TINY_SIMCLR)
+    assert isinstance(net.encoder, PCAEncoder) and net.encoder.out_dim == 8
+    net.load_state_dict(state)
+    with torch.no_grad():
+        assert torch.equal(net.eval()(data.x).argmax(dim=1), labels)
+    # The colour of the square separates the classes in pixel space: the PCA graph joins
+    # images of one class far more often than chance (1/3), and the head partitions by class.
+    assert info["neighbour_agreement"] > 0.9 and info["nmi_subset"] > 0.5
+    assert "agreement_untrained" not in info and "agreement_pixels" not in info
+    # SimCLR with references: an untrained encoder's and the pixels' figures from the same run,
+    # printed on one line at the end of the stage.
+    simclr = TINY_PARTITION.model_copy(update={"pca_dim": 8})
+    _, _, info2 = partition_for(data, 3, 0, simclr, tmp_path, TINY_SIMCLR)
+    for key in ("agreement_untrained", "nmi_untrained", "agreement_pixels", "nmi_pixels",
+                "nmi_random"):
+        assert 0 <= info2[key] <= 1, key
+    # The pixel reference is the PCA representation above, on the same subset.
+    assert info2["agreement_pixels"] == pytest.approx(info["neighbour_agreement"])
+    line = capsys.readouterr().out
+    assert stage_summary(info2) in line and "untrained" in line and "pixels" in line
+    off = simclr.model_copy(update={"references": False})
+    _, _, info3 = partition_for(data, 3, 0, off, tmp_path, TINY_SIMCLR)
+    assert info3["cached"] is True and info3["key"] == info2["key"]  # references: not in the key
 
 
 def test_cache_folder_is_the_study_storage_unless_overridden(tmp_path, monkeypatch):

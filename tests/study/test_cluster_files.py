@@ -38,3 +38,18 @@ def test_aws_file_keeps_trials_off_the_head_and_uses_spot_gpus():
     spot = nodes["gpu_spot"]
     assert spot["node_config"]["InstanceMarketOptions"]["MarketType"] == "spot"
     assert spot["min_workers"] == 0 and spot["resources"]["GPU"] >= 1
+
+
+@pytest.mark.parametrize(("name", "store"), [("cluster.yaml", "postgresql://"),
+                                             ("cluster-onprem.yaml", "sqlite:////mnt/studies/")])
+def test_mlflow_store_outlives_the_head(name, store):
+    """The tracking server's run store is a database or the shared file system, never the
+    head's own disk: a replaced head must find the studies' runs again (`study resume`)."""
+    raw = yaml.safe_load((REPO / name).read_text())
+    server = " ".join(raw["head_setup_commands"])
+    uri = server.split("--backend-store-uri ", 1)[1].split()[0]
+    assert uri.startswith(store), uri
+    artifacts = server.split("--artifacts-destination ", 1)[1].split()[0]
+    assert artifacts.startswith(("s3://", "/mnt/studies/")), artifacts
+    if store.startswith("postgresql"):
+        assert "psycopg2" in " ".join(raw["setup_commands"])  # the driver MLflow needs

@@ -4,6 +4,7 @@ repeated, none left running)."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -108,3 +109,66 @@ def test_sigterm_leaves_no_run_running_and_names_resume(tmp_path, ray_cluster, c
                c.data.tags.get("study.end_reason", "") for c in children)
     print_status("termme", str(storage))
     assert "termme: interrupted" in capsys.readouterr().out
+
+
+def _finished_trials(folder: Path, steps: int) -> int:
+    """Trials whose result.json already holds their last step."""
+    return sum(f'"step": {steps},' in p.read_text() for p in folder.glob("tune/*/result.json"))
+
+
+def test_lost_store_is_refused_then_rebuilt_and_the_study_continues(tmp_path, ray_cluster):
+    spec = toy_spec("lostdb", budget={"steps": 300}, eval_every=50, checkpoint_every=50,
+                    seeds=[0, 1, 2], max_concurrent_trials=1)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    storage = tmp_path / "runs"
+    cli = [sys.executable, "-m", "study.cli"]
+    driver = subprocess.Popen(
+        [*cli, "run", str(write_spec(tmp_path, spec)), "--storage", str(storage),
+         "--tracking-uri", uri, "--address", ray_cluster],
+        stdout=open(tmp_path / "driver.log", "w"), stderr=subprocess.STDOUT,
+        start_new_session=True)
+    folder = storage / "lostdb"
+    try:  # killed with one trial finished and another one checkpointed
+        wait_for(lambda: _finished_trials(folder, 300) >= 1
+                 and len({p.parent.parent for p in folder.rglob("state.pt")}) >= 2, 300,
+                 "a finished trial and a second one's checkpoint")
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    finished_before = _finished_trials(folder, 300)
+    assert 1 <= finished_before < 3
+    # (Not opened here before it goes: MLflow keeps one engine per URI in a process.)
+    old_parent = json.loads((folder / "study.json").read_text())["parent_run_id"]
+    (tmp_path / "mlflow.db").rename(tmp_path / "lost.db")  # the head node and its store: gone
+
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    refused = subprocess.run([*cli, "resume", "lostdb", "--storage", str(storage)], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert uri in refused.stderr and "--rebuild-tracking" in refused.stderr
+    assert "no experiment 'lostdb'" in refused.stderr
+    assert not (tmp_path / "mlflow.db").exists() or runs_missing(uri)  # nothing half-made
+
+    outcome = resume_study("lostdb", storage=str(storage), rebuild_tracking=True)
+    assert outcome.errors == 0 and len(outcome.table) == 3
+    assert (outcome.table["step"] == 300).all()
+    parent, children = runs_of(uri, "lostdb")
+    assert parent.info.run_id != old_parent and parent.info.status == "FINISHED"
+    assert sorted(c.data.tags["trial_id"] for c in children) == sorted(outcome.table["trial_id"])
+    client = MlflowClient(uri)
+    for child in children:
+        assert child.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(child.info.run_id, "reverse_kl")]
+        # Every report present once: the finished trials' replayed from their result.json,
+        # the interrupted one's replayed then continued from its checkpoint.
+        assert steps == list(range(50, 301, 50)), steps
+    record = json.loads((folder / "study.json").read_text())
+    assert record["parent_run_id"] == parent.info.run_id
+    assert record["tracking_history"][0]["parent_run_id"] == old_parent
+
+
+def runs_missing(uri: str) -> bool:
+    return MlflowClient(uri).get_experiment_by_name("lostdb") is None

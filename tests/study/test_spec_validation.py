@@ -47,9 +47,9 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
          "search.latent_dim.low: Input should be greater than or equal to 1"),
         ({"fixed": {"batch_size": -3}}, "fixed.batch_size: Input should be greater than or equal"),
         ({"fixed": {"no_such_setting": 1}},
-         "fixed.no_such_setting: Extra inputs are not permitted"),
+         "fixed.no_such_setting: unknown setting of trainer 'baseline_gan'"),
         ({"search": {"k": {"type": "choice", "values": [5, 10]}}},
-         "search.k: not a setting of trainer 'baseline_gan'"),
+         "search.k: unknown setting of trainer 'baseline_gan'"),
         ({"trainer": "nope"}, "trainer: unknown trainer 'nope'"),
         ({"resources": {"workers": 0}}, "resources.workers: Input should be greater than or equal"),
         ({"eval_every": 30, "checkpoint_every": 45}, "must be a multiple of eval_every"),
@@ -65,9 +65,10 @@ def test_valid_spec_loads_and_hashes_stably(tmp_path):
                         "mutations": {"d_steps": {"type": "choice", "values": [1, 2]}}}},
          "PB2 takes continuous bounds only"),
         ({"scheduler": {"type": "pbt"}}, "PBT/PB2 need at least one parameter to mutate"),
-        ({"dataset": {"name": "grids"}}, "dataset.name: unknown data set 'grids'; expected one of"),
+        ({"dataset": {"name": "grids"}},
+         "dataset.name: unknown data set 'grids' (did you mean 'grid'?); expected one of"),
         ({"dataset": {"name": "grid", "options": {"colours": 3}}},
-         "dataset.options.colours: not an option of data set 'grid' (expected one of ['n', "),
+         "dataset.options.colours: unknown option of data set 'grid'; expected one of ['n', "),
         ({"dataset": {"name": "grid", "options": {"side": "5"}}},
          "dataset.options.side: expected int (got '5')"),
         ({"search": {"dataset.std": {"type": "grid", "values": [0.1, "wide"]}}},
@@ -136,7 +137,7 @@ def test_dataset_options_can_be_searched(tmp_path):
     assert loop.dataset == {"name": "gaussian_mixture", "options": {"dim": 10, "m": 25}}
     assert "dataset.m" not in loop.method
     bad = toy_spec("modes", search={"dataset.colours": {"type": "grid", "values": [1]}})
-    assert "search.dataset.colours: not an option of data set 'grid'" in error_of(bad)
+    assert "search.dataset.colours: unknown option of data set 'grid'" in error_of(bad)
 
 
 SHIPPED = sorted((Path(__file__).parents[2] / "search_spaces").glob("*.yaml"))
@@ -184,3 +185,52 @@ def test_set_overrides_apply_dotted_paths_and_are_validated_like_the_file(tmp_pa
     done = subprocess.run([sys.executable, "-m", "study.cli", "validate", str(path), "--set",
                            "fixed.k=0"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "fixed.k" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_mistake_is_named_in_one_pass_with_the_closest_name():
+    five = toy_spec("five", trainer="selfcond_gan", dataset={"name": "rign"}, serach={},
+                    fixed={"latnet_dim": 2}, metric="reverse_k1", mode="minimize",
+                    search={"k": {"type": "int", "low": 50, "high": 5},
+                            "lr_gen": LR_RANGE},
+                    searcher={"type": "optuna", "n_startup_trial": 3})
+    lines = error_of(five).splitlines()[1:]
+    expected = [
+        "search.k: low (50) must not exceed high (5)",
+        "searcher.n_startup_trial: unknown key (did you mean 'n_startup_trials'?)",
+        "mode: Input should be 'min' or 'max' (got 'minimize')",
+        "serach: unknown key (did you mean 'search'?)",
+        "fixed.latnet_dim: unknown setting of trainer 'selfcond_gan' (did you mean "
+        "'latent_dim'?)",
+        "search.lr_gen: unknown setting of trainer 'selfcond_gan' (did you mean 'lr_g'?)",
+        "dataset.name: unknown data set 'rign' (did you mean 'ring'?)",
+        "metric: unknown metric 'reverse_k1' (did you mean 'reverse_kl'?)",
+    ]
+    for want in expected:
+        assert sum(line.strip().startswith(want) for line in lines) == 1, (want, lines)
+    assert len(lines) == len(expected)
+    # A name with nothing close gets no suggestion, and a bad field hides no later check.
+    assert "did you mean" not in error_of(toy_spec("x", zzzzqq=1))
+    assert error_of(toy_spec("x", fixed={"latnet_dim": 2}, metric="modez")).count("did you") == 2
+
+
+def test_tpe_options_and_the_warnings_of_a_budget_they_cannot_act_in():
+    from study.spec import spec_warnings
+    from study.tuner import tpe_options
+
+    tpe = {"type": "optuna", "sampler": "tpe"}
+    random_tpe = parse_spec(toy_spec("t", searcher=tpe, num_samples=4, search={"lr_g": LR_RANGE}))
+    [warning] = spec_warnings(random_tpe)
+    assert "TPE draws its first 10 trials at random" in warning and "num_samples 4" in warning
+    guided = parse_spec(toy_spec("t", searcher=tpe | {"n_startup_trials": 2, "multivariate": True},
+                                 num_samples=4, search={"lr_g": LR_RANGE}))
+    assert spec_warnings(guided) == []
+    assert tpe_options(guided) == {"n_startup_trials": 2, "multivariate": True}
+    assert tpe_options(random_tpe) == {"multivariate": False}  # Optuna's own default of 10
+    assert "n_startup_trials applies to type optuna with sampler tpe" in error_of(
+        toy_spec("t", searcher={"type": "random", "n_startup_trials": 2}))
+    # A Self-Cond recluster interval the budget never reaches (the default 5000 in 600 steps).
+    sc = parse_spec(toy_spec("sc", trainer="selfcond_gan", budget={"steps": 600}))
+    assert any("recluster_every = 5000" in w and "600 steps" in w for w in spec_warnings(sc))
+    short = parse_spec(toy_spec("sc", trainer="selfcond_gan", budget={"steps": 600},
+                                fixed={"recluster_every": 200}))
+    assert spec_warnings(short) == []

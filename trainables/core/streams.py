@@ -26,6 +26,8 @@ PURPOSES: dict[str, str] = {
     "random_partition": "PGMGAN's random-partition ablation labels",
     "partition.subset": "the points PGMGAN's partitioner trains on and its batches",
     "partition.init": "the partitioner's initial weights",
+    "partition.reference.untrained": "the partition stage's untrained-encoder reference head",
+    "partition.reference.pixels": "the partition stage's pixel-PCA reference head",
     "simclr.subset": "the images SimCLR trains on and its batches and augmentations",
     "simclr.init": "the SimCLR encoder's initial weights",
     "labelled_subset": "NEMGAN's sparse labelled set",

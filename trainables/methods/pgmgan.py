@@ -60,6 +60,11 @@ from trainables.networks.select import build_pair
 # partition stage then goes to <study folder>/stages (see trainables.methods.pgmgan_partitioner).
 
 
+# What the image partition stage measured (pgmgan_partitioner): reported with every evaluation.
+STAGE_FACTS = ("neighbour_agreement", "nmi_subset", "agreement_untrained", "nmi_untrained",
+               "agreement_pixels", "nmi_pixels", "nmi_random", "simclr_loss_last")
+
+
 class SamplingError(RuntimeError):
     """Rejection sampling spent its draw budget before every sample was accepted."""
 
@@ -341,7 +346,7 @@ class PGMGAN(AdversarialMethod):
             y = self.data.y.cpu().numpy()
             out["nmi"] = nmi(y, self.labels.numpy())
             out["purity"] = purity(y, self.labels.numpy())
-        for key in ("neighbour_agreement", "simclr_loss_last"):  # the image stage's facts
+        for key in STAGE_FACTS:  # the image stage's facts
             if key in self.partition_info:
                 out[key] = float(self.partition_info[key])
         if self.partitioner is not None:

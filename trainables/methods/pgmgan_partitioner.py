@@ -5,7 +5,8 @@ Pipeline (paper Sec. 4.2): representation → k-NN graph → partitioner trainin
   and S is `LipschitzResNet` (bi-Lipschitz residual blocks + a linear head to k logits), so the
   guide built on its logits has no local optima (Theorem 3).
 - Images: a SimCLR encoder (`pgmgan_simclr`, its own cached stage, shared by every k) gives
-  h(x); the k-NN graph is built on h and S(x) = LipschitzResNet(√F · h(x)/‖h(x)‖) with the
+  h(x) (or, with `representation: pca`, the pixels' top principal components: `pgmgan_pca`);
+  the k-NN graph is built on h and S(x) = LipschitzResNet(√F · h(x)/‖h(x)‖) with the
   encoder frozen (`ImagePartitioner`). The paper's S is instead a 20-block convolutional
   i-ResNet on the pixels trained end to end; here only the Lipschitz part is trained, on the
   fixed representation, which is far cheaper. Theorem 3 then holds in the representation space;
@@ -23,6 +24,13 @@ Training options (`PartitionSettings`):
   to imitate the k-means labels by cross-entropy; no graph training afterwards.
 
 Every point's partition is argmax S(x), so the labels and the guide R_i agree by construction.
+
+What the stage learned, measured in the same run (images with class labels, `references`):
+neighbour agreement (share of k-NN edges whose ends share a class) and the NMI of the head's
+partition on the training subset, for the representation used and for two references trained
+the same way: an untrained encoder of the same spec (`_untrained`; SimCLR only) and the pixels'
+principal components (`_pixels`; skipped when that is the representation). A representation no
+better than the untrained encoder has learned nothing about the modes.
 
 Cache: the result is keyed by a hash of (data set name and content, k, seed, settings, and the
 SimCLR settings for images) and kept at `cache_dir/<key>.pt`, the SimCLR stage at
@@ -52,6 +60,7 @@ from torch.nn import functional as F
 
 from trainables.core import kmeans, streams
 from trainables.data import DataBundle
+from trainables.methods.pgmgan_pca import PCAEncoder, fit_pca
 from trainables.methods.pgmgan_simclr import SimCLRSettings, build_encoder, embed, train_simclr
 from trainables.networks.lipschitz import LipschitzResNet
 
@@ -80,6 +89,13 @@ class PartitionSettings(BaseModel):
     # force against one big partition. `scratch` is the paper's loss-only route, which `auto`
     # takes for images (k-NN graph on the SimCLR representation).
     init: Literal["auto", "scratch", "kmeans"] = "auto"
+    representation: Literal["simclr", "pca"] = Field(
+        "simclr", description="images: what S's head sees: a SimCLR encoder (the paper) or the "
+        "pixels' top principal components (runs too short for SimCLR; see pgmgan_pca)")
+    pca_dim: int = Field(64, ge=1, description="principal components (representation pca)")
+    references: bool = Field(
+        True, description="images with labels: also measure an untrained encoder's and the "
+        "pixels' agreement and NMI at the end of the stage")
     alpha: float = Field(5.0, ge=0, description="Eq. 5 per-sample entropy penalty")
     beta: float = Field(1e-3, ge=0, description="Eq. 5 entropy-of-the-mean bonus")
     scan_entropy_weight: float = Field(5.0, ge=0)
@@ -106,7 +122,7 @@ class PartitionSettings(BaseModel):
 
     def key_fields(self) -> dict[str, Any]:
         """What the cache key covers: every setting that changes the partition."""
-        return self.model_dump(exclude={"labels", "cache"})
+        return self.model_dump(exclude={"labels", "cache", "references"})
 
 
 def build_partitioner(
@@ -138,10 +154,19 @@ class ImagePartitioner(nn.Module):
         return self.head(self.representation(x))
 
 
+def pca_dim_for(data: DataBundle, s: PartitionSettings) -> int:
+    """Components the PCA encoder keeps: at most the subset's size and the pixel count."""
+    return min(s.pca_dim, s.subset, len(data.x), int(data.x[0].numel()))
+
+
 def build_image_partitioner(
-    channels: int, k: int, s: PartitionSettings, simclr: SimCLRSettings
+    data: DataBundle, k: int, s: PartitionSettings, simclr: SimCLRSettings
 ) -> ImagePartitioner:
-    enc = build_encoder(channels, simclr)
+    enc: nn.Module
+    if s.representation == "pca":
+        enc = PCAEncoder(int(data.x[0].numel()), pca_dim_for(data, s))
+    else:
+        enc = build_encoder(data.x.shape[1], simclr)
     return ImagePartitioner(enc, build_partitioner(enc.out_dim, k, s))
 
 
@@ -151,7 +176,7 @@ def build_for(
     """The partitioner network that `partition_for`'s state_dict belongs to."""
     if data.x.dim() == 2:
         return build_partitioner(data.x.shape[1], k, s)
-    return build_image_partitioner(data.x.shape[1], k, s, simclr or SimCLRSettings())
+    return build_image_partitioner(data, k, s, simclr or SimCLRSettings())
 
 
 def resolve_cache_dir(option: str | None, stage_dir: str | Path | None = None) -> Path:
@@ -175,7 +200,7 @@ def cache_key(
 ) -> str:
     blob = {"format": FORMAT, "dataset": data.name, "content": data.fingerprint, "k": k,
             "seed": seed, "settings": s.resolved(data.x.dim() == 2).key_fields()}
-    if simclr is not None:
+    if simclr is not None and s.representation == "simclr":
         blob["simclr"] = simclr.model_dump()
     return _digest(blob)
 
@@ -379,29 +404,35 @@ def partition_for(
 
     t0 = time.perf_counter()
     extra: dict[str, Any] = {}
-    if is_image:
+    gen = streams.generator(seed, "partition.subset")
+    subset = torch.randperm(len(data.x), generator=gen)[: min(settings.subset, len(data.x))]
+    enc_state: dict[str, torch.Tensor] = {}
+    if is_image and settings.representation == "pca":
+        enc = fit_pca(data.x[subset], pca_dim_for(data, settings), seed)
+        enc_state = dict(enc.state_dict())
+        x_all = representation_scale(embed(enc, data.x.float().cpu()))
+    elif is_image:
         assert simclr is not None
         feats, enc_state, extra = representation_for(data, seed, simclr, folder, device)
         x_all = representation_scale(feats.float())
     else:
         x_all = data.x.detach().float().cpu()
-    gen = streams.generator(seed, "partition.subset")
-    subset = torch.randperm(len(x_all), generator=gen)[: min(settings.subset, len(x_all))]
     nbrs = None
     if settings.init == "scratch" or (is_image and data.y is not None):
         nbrs = knn_graph(x_all[subset].numpy(), settings.neighbours)
-    with torch.random.fork_rng(devices=[]):  # seeded init without moving the caller's RNG
-        torch.manual_seed(streams.stream_seed(seed, "partition.init"))
-        head, info = train_partitioner(x_all[subset], k, settings, gen, nbrs)
+    head, info = _fit_head(x_all[subset], k, settings, seed, gen, nbrs)
     labels = label_points(head, x_all).long()
     net: nn.Module = head
     if is_image:
         assert simclr is not None
-        net = build_image_partitioner(data.x.shape[1], k, settings, simclr)
+        net = build_image_partitioner(data, k, settings, simclr)
         net.encoder.load_state_dict(enc_state)
         net.head.load_state_dict(head.state_dict())
         if data.y is not None and nbrs is not None:
-            extra["neighbour_agreement"] = neighbour_agreement(data.y[subset], nbrs)
+            extra |= _figures(("neighbour_agreement", "nmi_subset"), data.y[subset],
+                              labels[subset], nbrs)
+            if settings.references:
+                extra |= reference_figures(data, subset, k, settings, simclr, seed)
     sizes = torch.bincount(labels, minlength=k)
     info |= extra | {"nonempty": int((sizes > 0).sum()), "min_size": int(sizes.min()),
                      "max_size": int(sizes.max()), "seconds": time.perf_counter() - t0}
@@ -409,7 +440,71 @@ def partition_for(
         from evaluation.clustering import nmi
 
         info["nmi"] = nmi(data.y.cpu().numpy(), labels.numpy())
+    if "agreement_untrained" in info or "agreement_pixels" in info:
+        print(stage_summary(info), flush=True)
     state = {name: t.detach().cpu().clone() for name, t in net.state_dict().items()}
     stored = {k: v for k, v in info.items() if k != "simclr_cached"}  # true only this time
     _atomic_save({"labels": labels, "state_dict": state, "info": stored}, path)
     return labels, state, info | {"cached": False, "key": key, "path": str(path)}
+
+
+def _fit_head(
+    x: torch.Tensor, k: int, s: PartitionSettings, seed: int, gen: torch.Generator,
+    nbrs: np.ndarray | None,
+) -> tuple[LipschitzResNet, dict[str, Any]]:
+    """The head on representation x: a seeded init without moving the caller's RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(streams.stream_seed(seed, "partition.init"))
+        return train_partitioner(x, k, s, gen, nbrs)
+
+
+def _figures(
+    names: tuple[str, str], y: torch.Tensor, labels: torch.Tensor, nbrs: np.ndarray
+) -> dict[str, float]:
+    """{names[0]: agreement of the k-NN graph nbrs, names[1]: NMI of labels}, both against y."""
+    from evaluation.clustering import nmi
+
+    return {names[0]: neighbour_agreement(y, nbrs),
+            names[1]: nmi(y.cpu().numpy(), labels.cpu().numpy())}
+
+
+def reference_figures(
+    data: DataBundle, subset: torch.Tensor, k: int, s: PartitionSettings,
+    simclr: SimCLRSettings, seed: int,
+) -> dict[str, float]:
+    """Agreement and NMI of the same head on the same subset over an untrained encoder of the
+    SimCLR spec (`_untrained`) and over the pixels' principal components (`_pixels`)."""
+    x, y = data.x[subset].float().cpu(), data.y[subset]
+    encoders: dict[str, nn.Module] = {}
+    if s.representation == "simclr":
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(streams.stream_seed(seed, "simclr.init"))  # SimCLR's own init
+            encoders["untrained"] = build_encoder(x.shape[1], simclr)
+    if s.representation != "pca":
+        encoders["pixels"] = fit_pca(x, pca_dim_for(data, s), seed)
+    # NMI grows with classes per point (Stacked MNIST's 1000 triples on a 10k subset: about 10
+    # points a triple): random labels on the same subset give its floor.
+    from evaluation.clustering import nmi
+
+    chance = torch.randint(k, (len(y),), generator=streams.generator(seed, "random_partition"))
+    out: dict[str, float] = {"nmi_random": nmi(y.cpu().numpy(), chance.numpy())}
+    for tag, enc in encoders.items():
+        h = representation_scale(embed(enc, x))
+        nbrs = knn_graph(h.numpy(), s.neighbours)
+        gen = streams.generator(seed, f"partition.reference.{tag}")
+        head, _ = _fit_head(h, k, s, seed, gen, nbrs)
+        out |= _figures((f"agreement_{tag}", f"nmi_{tag}"), y, label_points(head, h), nbrs)
+    return out
+
+
+def stage_summary(info: dict[str, Any]) -> str:
+    """One line: what the representation learned, beside the references of the same run."""
+    def pair(tag: str) -> str:
+        a, n = (("neighbour_agreement", "nmi_subset") if tag == "used"
+                else (f"agreement_{tag}", f"nmi_{tag}"))
+        return f"{tag} {info[a]:.4f} / {info[n]:.3f}" if a in info else ""
+
+    parts = [pair(t) for t in ("used", "untrained", "pixels")]
+    chance = f"; NMI of random labels {info['nmi_random']:.3f}" if "nmi_random" in info else ""
+    return ("partition stage, neighbour agreement / NMI on the training subset: "
+            + ", ".join(p for p in parts if p) + chance)
