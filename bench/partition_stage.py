@@ -33,7 +33,8 @@ from trainables.methods.pgmgan_partitioner import partition_for
 COLUMNS = [("agreement", "neighbour_agreement"), ("untrained", "agreement_untrained"),
            ("pixels", "agreement_pixels"), ("NMI", "nmi_subset"), ("untrained", "nmi_untrained"),
            ("pixels", "nmi_pixels"), ("random", "nmi_random"), ("NMI (all)", "nmi"),
-           ("partitions", "nonempty"), ("SimCLR loss", "simclr_loss_last"), ("s", "seconds")]
+           ("random (all)", "nmi_random_all"), ("partitions", "nonempty"),
+           ("SimCLR loss", "simclr_loss_last"), ("s", "seconds")]
 
 
 def variants(raw: list[list[str]]) -> dict[str, dict[str, Any]]:
@@ -79,6 +80,13 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             _, _, info = partition_for(data, cfg.k, args.seed, cfg.partition, folder, cfg.simclr)
         info["seconds"] = time.perf_counter() - t0
+        if data.y is not None:  # the whole data set's floor: random labels on every image
+            from evaluation.clustering import nmi
+            from trainables.core import streams
+
+            chance = torch.randint(cfg.k, (len(data.y),),
+                                   generator=streams.generator(args.seed, "random_partition"))
+            info["nmi_random_all"] = nmi(data.y.cpu().numpy(), chance.numpy())
         rows.append((name, sets, info))
         print(json.dumps({"variant": name, **{k: info.get(k) for _, k in COLUMNS}}), flush=True)
     head = "| variant | " + " | ".join(c for c, _ in COLUMNS) + " |"

@@ -110,6 +110,14 @@ def build_parser() -> argparse.ArgumentParser:
     _restore_options(sample, "draw from stream (sample, SEED); default: the run's last "
                      "evaluation stream (its first eval_samples are what it scored)")
 
+    model = sub.add_parser("model", help="the MLflow model URI of a trial's final generator "
+                           "(runs:/<run id>/generator)")
+    model.add_argument("study", help="study name (under the storage root) or its folder")
+    which = model.add_mutually_exclusive_group()
+    which.add_argument("--trial", help="trial id (see `study status`); default: --best")
+    which.add_argument("--best", action="store_true", help="the trial best at the study's metric")
+    _common(model)
+
     evaluate = sub.add_parser("evaluate", help="score checkpoints again under another protocol; "
                               "logged to the trials' MLflow runs and added to the results table")
     evaluate.add_argument("study", help="study name (under the storage root) or its folder")

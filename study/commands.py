@@ -20,7 +20,27 @@ def dispatch(args: argparse.Namespace) -> int:
     return {"run": cmd_run, "resume": cmd_resume, "status": cmd_status, "ls": cmd_ls,
             "validate": cmd_validate, "report": cmd_report, "compare": cmd_compare,
             "classifiers": cmd_classifiers, "sample": cmd_sample,
-            "evaluate": cmd_evaluate, "describe": cmd_describe}[args.command](args)
+            "evaluate": cmd_evaluate, "describe": cmd_describe,
+            "model": cmd_model}[args.command](args)
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    from study.export import ExportError, best_trial
+    from study.paths import StudyRecord, find_study, storage_root
+    from study.records import check_tracking
+    from study.runner import run_ids
+
+    folder = find_study(args.study, storage_root(args.storage))
+    record = StudyRecord.load(folder)
+    check_tracking(record, record.tracking_uri, "model")
+    trial = args.trial or best_trial(folder)
+    run = run_ids(record.tracking_uri, record.experiment_id, record.parent_run_id).get(trial)
+    if run is None:
+        raise ExportError(f"{folder.name}: no MLflow run of trial {trial!r}")
+    print(f"trial {trial}: runs:/{run}/generator  (MLflow {record.tracking_uri})")
+    print(f"  mlflow.pyfunc.load_model('runs:/{run}/generator')"
+          f".unwrap_python_model().sample(1000, seed=0)")
+    return 0
 
 
 def cmd_describe(args: argparse.Namespace) -> int:

@@ -43,7 +43,7 @@ def best_trial(folder: Path) -> str:
     from study.spec import load_spec
 
     spec = load_spec(folder / SPEC_COPY)
-    metric, mode = spec.metrics[0], spec.modes[0]
+    metric, mode = spec.tune_metric, spec.modes[0]  # `objective` under constraints
     table = results_of(folder)
     done = table[(table["status"] == "TERMINATED") & table[metric].notna()] \
         if metric in table else table.iloc[0:0]

@@ -44,7 +44,8 @@ from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experi
 from study.trial import root_cause
 
 # Final values kept in the results table: every metric of the metric table (and the study's own).
-_RESULT_METRICS = ("step", *metric_table.names(), "time_total_s")
+_RESULT_METRICS = ("step", *metric_table.names(), "time_total_s", "objective",
+                   "constraints_met")
 
 
 @dataclass
@@ -82,12 +83,24 @@ class _DropNotice(logging.Filter):
         return not record.getMessage().startswith(self.prefix)
 
 
+def run_ids(uri: str, experiment_id: str, parent_run_id: str) -> dict[str, str]:
+    """Trial id → its MLflow run id (the children of the study's parent run)."""
+    from mlflow.tracking import MlflowClient
+
+    runs = MlflowClient(uri).search_runs(
+        [experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=10000)
+    return {r.data.tags["trial_id"]: r.info.run_id for r in runs if "trial_id" in r.data.tags}
+
+
 def _quiet_start() -> None:
     """Notices that say nothing about the study: Ray's note that token authentication is on
     (its default; the warning when it is off stays) and MLflow creating its sqlite tables."""
     logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
         _DropNotice("Token authentication is enabled"))
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    # Tune's own resume line names `Tuner.restore(...)`, not this tool's command, which the
+    # driver prints itself.
+    logging.getLogger("ray.tune.tune").addFilter(_DropNotice("Experiment has been interrupted"))
 
 
 def _static_params(spec: StudySpec) -> dict[str, Any]:
@@ -124,7 +137,7 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
         trainable,
         param_space=tuning.param_space(spec),
         tune_config=tune.TuneConfig(
-            metric=None if multi else spec.metrics[0], mode=None if multi else spec.modes[0],
+            metric=None if multi else spec.tune_metric, mode=None if multi else spec.modes[0],
             search_alg=tuning.searcher(spec, folder), scheduler=tuning.scheduler(spec),
             num_samples=tuning.num_samples(spec),
             max_concurrent_trials=tuning.max_concurrent_trials(spec),
@@ -270,7 +283,10 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
                    f"{'' if interrupted else f' ({root_cause(exc)})'}; continue with "
                    f"`study resume {spec.name}`")
         raise
-    table = results_table(grid, spec)
+    states = {t["trial_id"]: t["status"] for t in trial_states(folder)}
+    table = results_table(grid, spec, states)
+    ids = run_ids(record.tracking_uri, record.experiment_id, record.parent_run_id)
+    table.insert(1, "mlflow_run_id", table["trial_id"].map(ids))
     lineage = lineage_table(folder / LINEAGE_FILE)
     if lineage is not None:
         counts = lineage["trial_id"].value_counts()
@@ -285,7 +301,7 @@ def _fit(spec: StudySpec, folder: Path, record: StudyRecord, restore: bool,
     # mlflow.load_table reads it back (across studies of one experiment).
     client.log_table(record.parent_run_id, mlflow_table(table), RESULTS_TABLE)
     errors = int(sum(r.error is not None for r in grid))
-    unfinished = [t for t in trial_states(folder) if t["status"] not in ("TERMINATED", "ERROR")]
+    unfinished = [t for t, st in states.items() if st not in ("TERMINATED", "ERROR")]
     if unfinished:  # Tune returns after Ctrl-C or SIGTERM with the rest of the trials unrun
         reason = (f"interrupted by {signals[0] if signals else 'Ctrl-C'} with {len(unfinished)} "
                   f"of {len(grid)} trials unfinished; continue with `study resume {spec.name}`")
@@ -347,15 +363,24 @@ def pareto_front(spec: StudySpec, folder: Path) -> pd.DataFrame | None:
 _TRIAL_ID = re.compile(r"([0-9a-f]{5}_\d{5})")
 
 
-def results_table(grid: Any, spec: StudySpec) -> pd.DataFrame:
-    """One row per trial, failed ones included: id, status, settings, seed, final metrics."""
+INTERRUPTED = "INTERRUPTED"  # a trial the driver left before its budget: `study resume` goes on
+
+
+def results_table(grid: Any, spec: StudySpec,
+                  states: dict[str, str] | None = None) -> pd.DataFrame:
+    """One row per trial, failed ones included: id, status, settings, seed, final metrics. A
+    trial Tune's state still holds as running, pending or paused when the driver stopped is
+    INTERRUPTED (Tune's result grid calls it terminated), its `step` where it stopped."""
     rows = []
     for result in grid:
         metrics = result.metrics or {}
         match = _TRIAL_ID.search(Path(result.path).name) if result.path else None
+        tid = metrics.get("trial_id") or (match.group(1) if match else "?")
+        state = (states or {}).get(tid, "TERMINATED")
         row: dict[str, Any] = {
-            "trial_id": metrics.get("trial_id") or (match.group(1) if match else "?"),
-            "status": "ERROR" if result.error is not None else "TERMINATED",
+            "trial_id": tid,
+            "status": "ERROR" if result.error is not None else
+            "TERMINATED" if state in ("TERMINATED", "ERROR") else INTERRUPTED,
         }
         row |= {k: v for k, v in (result.config or {}).items() if not k.startswith("__")}
         row |= {k: v for k, v in metrics.items() if k in _RESULT_METRICS or k in spec.metrics}
@@ -363,7 +388,7 @@ def results_table(grid: Any, spec: StudySpec) -> pd.DataFrame:
             row["error"] = root_cause(result.error)
         rows.append(row)
     table = pd.DataFrame(rows)
-    key, ascending = spec.metrics[0], spec.modes[0] == "min"
+    key, ascending = spec.tune_metric, spec.modes[0] == "min"
     if key in table:
         table = table.sort_values(key, ascending=ascending, na_position="last")
     return table.reset_index(drop=True)

@@ -183,6 +183,10 @@ class StudySpec(_Strict):
         "train", description="the real reference of image metrics (FID, KID, PR/DC): the "
         "training split (the papers') or the test split")
     budget: Budget
+    constraints: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="metric -> [low, high]: a trial outside any range "
+        "ranks after every trial inside them, in the search (its objective is pushed past the "
+        "worst), the results table and the report (e.g. mode_spread: [0.5, 2])")
     max_failures: int = Field(0, ge=0, description="retries of a trial after a worker failure")
     keep_checkpoints: int = Field(2, ge=1, description="checkpoints kept per Train run and trial")
 
@@ -210,6 +214,12 @@ class StudySpec(_Strict):
         if len(metrics) > 1 and self.scheduler.type != "none":
             raise ValueError("scheduler.type: a multi-objective study cannot use a scheduler "
                              "(none allowed)")
+        for name, (low, high) in self.constraints.items():
+            if not low < high:
+                raise ValueError(f"constraints.{name}: low ({low}) must be below high ({high})")
+        if self.constraints and len(metrics) > 1:
+            raise ValueError("constraints apply to a single objective (metric); several "
+                             "metrics form a Pareto front instead")
         if self.checkpoint_every % self.eval_every:
             raise ValueError(
                 f"checkpoint_every ({self.checkpoint_every}) must be a multiple of eval_every "
@@ -256,6 +266,12 @@ class StudySpec(_Strict):
         return merge_settings(self.fixed, self.trainers.get(trainer, {}))
 
     @property
+    def tune_metric(self) -> str:
+        """What Tune and the searcher rank: the metric, or `objective` (the metric pushed past
+        the worst for trials outside the constraints) when the spec has constraints."""
+        return OBJECTIVE if self.constraints else self.metrics[0]
+
+    @property
     def metrics(self) -> list[str]:
         return self.metric if isinstance(self.metric, list) else [self.metric]
 
@@ -286,7 +302,9 @@ _ADDED_LATER: dict[tuple[str, ...], object] = {
     ("scheduler", "synch"): False,
     ("searcher", "n_startup_trials"): None,
     ("searcher", "multivariate"): False,
+    ("constraints",): {},
 }
+OBJECTIVE = "objective"  # the constrained objective a trial reports beside its metrics
 
 # Settings that act only after so many steps: (trainer, setting, what happens at that step, and
 # whether a value equal to the budget is already too late).
@@ -623,6 +641,13 @@ def _metric_problems(spec: StudySpec) -> list[str]:
                 problems.append(f"{field}: trainer {trainer!r} does not report {name!r} on "
                                 f"{kind} data ({spec.dataset.name}){suggest(name, have)}; "
                                 f"it reports {have}")
+        for name_c in spec.constraints if i == 0 else ():
+            row_c = metric_table.lookup(name_c)
+            for trainer in spec.trainer_names:
+                if row_c is None or not row_c.reported(kind, trainer):
+                    have = metric_table.reported(kind, trainer)
+                    problems.append(f"constraints.{name_c}: trainer {trainer!r} does not "
+                                    f"report it on {kind} data{suggest(name_c, have)}")
         if row is not None and row.mode is not None and mode != row.mode:
             better = "higher" if row.mode == "max" else "lower"
             problems.append(f"{mode_field}: {name} is better {better}: "

@@ -70,6 +70,8 @@ class TrialPlan:
     int_params: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     trainers: dict[str, dict[str, Any]] = field(default_factory=dict)  # own fixed settings
+    # {metric, mode, constraints}: each report then carries `objective` (see `constrain`).
+    objective: dict[str, Any] | None = None
 
     def loop_config(self, config: dict[str, Any], trial_id: str) -> LoopConfig:
         hparams = {k: v for k, v in config.items()
@@ -178,7 +180,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     if plan.in_process:
         own = local_folder(start) if start is not None and event is None else None
         loop = loop.model_copy(update={"resume_from": None if own else start})
-        train_loop(loop.model_dump(), TuneReporter(own, event))
+        train_loop(loop.model_dump(), TuneReporter(own, event, plan.objective))
         return
     queue: Queue = Queue(maxsize=1, actor_options={"num_cpus": 0})
     failure: list[BaseException] = []
@@ -197,6 +199,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
         if kind == "done":
             break
         _attach_event(metrics, event)
+        constrain(metrics, plan.objective)
         event = None
         tune.report(metrics, checkpoint=_as_tune_checkpoint(ckpt))
     if failure:  # Train wraps worker errors; keep the root cause readable
@@ -210,6 +213,7 @@ class TuneReporter:
 
     own: Path | None  # the trial's own snapshot to resume exactly, if any
     event: dict[str, Any] | None  # the PBT exploit this run starts from, if any
+    objective: dict[str, Any] | None = None  # the spec's constraints (TrialPlan.objective)
 
     def restore_dir(self) -> Path | None:
         return self.own
@@ -219,9 +223,28 @@ class TuneReporter:
 
         metrics = metrics | {"node_id": ray.get_runtime_context().get_node_id()}
         _attach_event(metrics, self.event)
+        constrain(metrics, self.objective)
         self.event = None
         ckpt = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         tune.report(metrics, checkpoint=ckpt)
+
+
+PENALTY = 1e12  # added to (min) or taken from (max) the metric of a trial outside its constraints
+
+
+def constrain(metrics: dict[str, Any], objective: dict[str, Any] | None) -> None:
+    """`objective` (what Tune ranks when the spec has constraints): the metric where every
+    constrained metric lies in its range, else the metric pushed PENALTY past it, so such a
+    trial ranks after every trial inside (and among those outside, by its metric); and
+    `constraints_met` (1 or 0). A report without the metric is left alone."""
+    if not objective or objective["metric"] not in metrics:
+        return
+    met = all(isinstance(metrics.get(name), int | float) and low <= metrics[name] <= high
+              for name, (low, high) in objective["constraints"].items())
+    value = float(metrics[objective["metric"]])
+    worse = PENALTY if objective["mode"] == "min" else -PENALTY
+    metrics["objective"] = value if met else value + worse
+    metrics["constraints_met"] = float(met)
 
 
 def _attach_event(metrics: dict[str, Any], event: dict[str, Any] | None) -> None:

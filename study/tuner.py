@@ -85,7 +85,7 @@ def searcher(spec: StudySpec, study_dir: Path) -> Any:
     }
     multi = len(spec.metrics) > 1
     search = OptunaSearch(
-        metric=spec.metrics if multi else spec.metrics[0],
+        metric=spec.metrics if multi else spec.tune_metric,
         mode=spec.modes if multi else spec.modes[0],
         sampler=samplers[spec.searcher.sampler](),
         study_name=spec.name,
@@ -205,6 +205,9 @@ def trial_plan(spec: StudySpec, study_dir: Path, data_root: str | None) -> Trial
         keep_checkpoints=checkpoints_to_keep(spec),
         int_params=[k for k, p in (spec.search | spec.scheduler.mutations).items()
                     if isinstance(p, IntRange)],
+        objective={"metric": spec.metrics[0], "mode": spec.modes[0],
+                   "constraints": {k: list(v) for k, v in spec.constraints.items()}}
+        if spec.constraints else None,
     )
 
 

@@ -18,6 +18,7 @@ from study.report.tables import (
     LABELS,
     TABLE_METRICS,
     display,
+    flag,
     fmt,
     grouped,
     pm,
@@ -125,7 +126,8 @@ def _references(doc: Doc, study: Study, table: pd.DataFrame, metrics: list[str])
         rows.append({"source": "this study", "method": f"{trainer}, best configuration ({conf})",
                      "budget": _our_budget(study, trainer)}
                     | {LABELS.get(m, m): pm(best[f"{m}_mean"], best[f"{m}_std"])
-                       for m in names})
+                       for m in names}
+                    | ({"⚠ not a good generator": warn} if (warn := flag(best)) else {}))
         rows += [{"source": f"{r.paper}, {r.where}", "method": r.method, "budget": r.budget}
                  | {LABELS.get(m, m): pm(r.values[m], r.err.get(m, float("nan")), True)
                     for m in names if m in r.values} for r in refs if r not in seen]

@@ -41,7 +41,11 @@ def grouped(study: Study, metrics: list[str]) -> pd.DataFrame:
     out = out.reset_index()
     primary, mode = study.metrics[0], study.modes[0]
     if f"{primary}_mean" in out:
-        out = out.sort_values(f"{primary}_mean", ascending=mode == "min", na_position="last")
+        keys_, ascending = [f"{primary}_mean"], [mode == "min"]
+        if "constraints_met" in ok:  # a spec with constraints: every seed inside them first
+            out["constraints_met"] = g["constraints_met"].min()
+            keys_, ascending = ["constraints_met", *keys_], [False, *ascending]
+        out = out.sort_values(keys_, ascending=ascending, na_position="last")
     return out.reset_index(drop=True)
 
 
@@ -67,6 +71,26 @@ def pm(mean: float, std: float, as_printed: bool = False) -> str:
     return f"{mean:.{places}f} ± {std:.{places}f}"
 
 
+# A generator wider or narrower than the data can still score a low reverse KL (it assigns every
+# sample to its nearest mode, however far): such rows are flagged wherever they are shown.
+SPREAD_RANGE = (0.5, 2.0)  # mode_spread: samples' distance to their mode over the data's
+HQ_FLOOR = 20.0  # % of samples within 3 std of a mode
+
+
+def flag(row: pd.Series) -> str:
+    """Why a configuration's (mean) reverse KL should not be read as a good generator, or ''."""
+    out = []
+    spread = row.get("mode_spread_mean")
+    if spread is not None and math.isfinite(spread) and not (
+            SPREAD_RANGE[0] <= spread <= SPREAD_RANGE[1]):
+        out.append(f"samples {spread:.2g}× as spread as the data around the modes "
+                   f"(outside {SPREAD_RANGE[0]:g}–{SPREAD_RANGE[1]:g})")
+    hq = row.get("high_quality_pct_mean")
+    if hq is not None and math.isfinite(hq) and hq < HQ_FLOOR:
+        out.append(f"{hq:.3g} % high quality (< {HQ_FLOOR:g} %)")
+    return "; ".join(out)
+
+
 def display(table: pd.DataFrame, metrics: list[str], keys: list[str]) -> pd.DataFrame:
     """Strings for Markdown/HTML: config columns, seeds, then `mean ± std` per metric."""
     cols = keys or ["_all"]
@@ -76,6 +100,9 @@ def display(table: pd.DataFrame, metrics: list[str], keys: list[str]) -> pd.Data
     for m in metrics:
         out[LABELS.get(m, m)] = [pm(a, b) for a, b in
                                  zip(table[f"{m}_mean"], table[f"{m}_std"], strict=True)]
+    flags = [flag(row) for _, row in table.iterrows()]
+    if any(flags):
+        out["⚠ not a good generator"] = flags
     return out.rename(columns={"_all": "configuration"})
 
 

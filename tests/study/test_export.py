@@ -152,6 +152,21 @@ def test_the_generator_is_an_mlflow_model_that_samples(study, monkeypatch):
     assert python_model.restored.method.cfg.rejection is True
 
 
+def test_model_uri_of_the_best_trial_is_its_run_in_the_results(study, capsys):
+    table = study["outcome"].table  # sorted best first
+    _, children = runs_of(study["uri"], "export")
+    by_trial = {c.data.tags["trial_id"]: c.info.run_id for c in children}
+    assert dict(zip(table["trial_id"], table["mlflow_run_id"], strict=True)) == by_trial
+    assert cli(study, "model", "--best") == 0
+    best = table.iloc[0]
+    assert f"trial {best['trial_id']}: runs:/{best['mlflow_run_id']}/generator" in \
+        capsys.readouterr().out
+    other = table.iloc[1]
+    assert cli(study, "model", "--trial", other["trial_id"]) == 0
+    assert f"runs:/{other['mlflow_run_id']}/generator" in capsys.readouterr().out
+    assert cli(study, "model", "--trial", "nope_00000") == 2
+
+
 def test_defining_the_model_class_prints_no_advice():
     # MLflow warns about predict's missing type hints under a "once" filter of its own.
     out = subprocess.run([sys.executable, "-c", "import study.generator_model"],

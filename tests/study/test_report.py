@@ -14,6 +14,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
@@ -138,10 +139,20 @@ def test_compare_puts_tables_side_by_side(study, tmp_path):
     record = StudyRecord.load(twin)
     record.name = "rep_twin"
     record.save(twin)
+    # The twin's spec claims twice the steps and another sample count: compare must say so.
+    spec = yaml.safe_load((twin / "spec.yaml").read_text())
+    steps = spec["budget"]["steps"]
+    spec |= {"budget": {"steps": 2 * steps}, "eval_samples": 777}
+    (twin / "spec.yaml").write_text(yaml.safe_dump(spec))
     out = compare_studies(["rep", "rep_twin"], study["storage"], tmp_path / "cmp")
     md = (out / "compare.md").read_text()
     header = next(ln for ln in md.splitlines() if ln.startswith("|"))
     assert "rep" in header and "rep_twin" in header
+    assert f"{2 * steps} steps, 777 samples scored" in md
+    section = md.split("## Where the specs differ", 1)[1].split("\n## ", 1)[0]
+    rows = {ln.split("|")[1].strip(): ln for ln in section.splitlines() if ln.startswith("|")}
+    assert f"| {steps} " in rows["budget.steps"] and f"| {2 * steps} " in rows["budget.steps"]
+    assert set(rows) == {"spec key", "---", "budget.steps", "eval_samples"}  # what differs
     assert "<table>" in (out / "compare.html").read_text()
 
 

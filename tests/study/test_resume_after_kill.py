@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import optuna
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from optuna.storages import JournalStorage
@@ -107,8 +108,19 @@ def test_sigterm_leaves_no_run_running_and_names_resume(tmp_path, ray_cluster, c
     assert children and all(c.info.status != "RUNNING" for c in children)
     assert any(c.info.status == "KILLED" and "study resume termme" in
                c.data.tags.get("study.end_reason", "") for c in children)
+    # The table says which trials the interrupt left, where, and each trial's MLflow run.
+    table = pd.read_parquet(storage / "termme" / "results.parquet")
+    assert set(table["status"]) <= {"TERMINATED", "INTERRUPTED"}
+    assert "INTERRUPTED" in set(table["status"]), table
+    assert (table.loc[table["status"] == "INTERRUPTED", "step"] < 2000).all()
+    assert set(table["mlflow_run_id"]) <= {c.info.run_id for c in children}
+    assert "INTERRUPTED" in out and "Tuner.restore" not in out
+    assert out.count("study resume termme") == 1, out
     print_status("termme", str(storage))
-    assert "termme: interrupted" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "termme: interrupted" in shown and "of 2 trials" in shown
+    assert shown.count("study resume termme") == 1, shown
+    assert "INTERRUPTED at step" in shown and "(MLflow run " in shown
 
 
 def _finished_trials(folder: Path, steps: int) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import optuna
 import pytest
 from optuna.storages import JournalStorage
@@ -11,6 +12,7 @@ from ray import tune
 from study import tuner as tuning
 from study.runner import run_study
 from study.spec import parse_spec
+from study.trial import PENALTY
 from tests.study.helpers import toy_spec, write_spec
 
 
@@ -111,9 +113,12 @@ def test_every_optuna_searcher_survives_the_pickle_that_tune_writes_for_resume(t
 
 @pytest.mark.ray
 def test_optuna_tpe_with_asha_completes_and_persists_the_optuna_study(tmp_path, ray_cluster):
+    # TPE past its start-up phase (1 random trial) under a constrained objective.
     spec = toy_spec("tpe-asha", budget={"steps": 90}, eval_every=30, checkpoint_every=30,
-                    num_samples=3, searcher={"type": "optuna", "sampler": "tpe", "seed": 1},
+                    num_samples=3, searcher={"type": "optuna", "sampler": "tpe", "seed": 1,
+                                             "n_startup_trials": 1},
                     scheduler={"type": "asha", "grace_period": 30, "reduction_factor": 2},
+                    constraints={"mode_spread": [0.5, 2.0]},
                     search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}})
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"),
                         tracking=f"sqlite:///{tmp_path / 'mlflow.db'}")
@@ -125,6 +130,15 @@ def test_optuna_tpe_with_asha_completes_and_persists_the_optuna_study(tmp_path, 
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     assert len(done) == 3
     assert all(1e-5 <= t.params["lr_g"] <= 1e-3 for t in done)
+    # Optuna ranked the constrained objective: the reverse KL where the samples' spread is
+    # within 0.5-2x the data's, else pushed past every such trial.
+    table = outcome.table
+    inside = table["mode_spread"].between(0.5, 2.0)
+    assert (table["constraints_met"] == inside.astype(float)).all()
+    expected = table["reverse_kl"] + (~inside) * PENALTY
+    assert np.allclose(table["objective"], expected)
+    assert sorted(t.value for t in done) == pytest.approx(sorted(table["objective"]))
+    assert list(table["objective"]) == sorted(table["objective"])  # ranked by it
 
 
 @pytest.mark.ray
