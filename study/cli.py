@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from study.paths import STORAGE_ENV, TRACKING_ENV
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # MLflow announcing that it creates or updates its sqlite tables says nothing to a user.
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    # Nor do its per-artifact download bars (a study reads its own runs back).
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     from study import commands
 
     try:

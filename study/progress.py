@@ -46,7 +46,11 @@ class ProgressCallback(tune.Callback):
         print(f"[{elapsed:7.1f}s] {trial.trial_id} {text}", flush=True)
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-        self._say(trial, f"started  {short_config(trial.config)}")
+        # A trial that reported before (a resume, a restart after a failure) continues.
+        last = (trial.last_result or {}).get("step")
+        verb = f"resumed from step {int(last)}" if isinstance(last, int | float) and last \
+            else "started "
+        self._say(trial, f"{verb} {short_config(trial.config)}")
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict,
                         **info: Any) -> None:

@@ -165,7 +165,8 @@ def _new_study(spec_path: str | Path, storage: str | None, name: str | None,
     if (folder / STUDY_FILE).is_file():
         raise StudyExists(
             f"study {spec.name!r} already exists in {folder}: continue it with "
-            f"`study resume {spec.name}`, or give the spec another name"
+            f"`study resume {spec.name}`, or run the spec under another name with "
+            f"`study run {spec_path} --name NEW_NAME`"
         )
     return spec, folder
 

@@ -238,6 +238,7 @@ class MLflowTrialCallback(tune.Callback):
                                       "final_metrics": final, "failure_reason": reason},
                              "final_metrics.json")
         folder = Path(self.artifact_root) / trial.trial_id
+        _add_run_id(folder / "protocol.json", run_id)
         for path in sorted(folder.iterdir()) if folder.is_dir() else []:
             # protocol.json at the top, plots under samples/
             where = None if path.suffix == ".json" else "samples"
@@ -267,6 +268,18 @@ class MLflowTrialCallback(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._finish(trial, "FAILED", failure_reason(trial))
+
+
+def _add_run_id(path: Path, run_id: str) -> None:
+    """The trial's protocol.json names its MLflow run (the trial wrote it without knowing it)."""
+    if not path.is_file():
+        return
+    try:
+        protocol = json.loads(path.read_text())
+    except ValueError:
+        return
+    if isinstance(protocol, dict):
+        path.write_text(json.dumps(protocol | {"mlflow_run_id": run_id}, indent=2))
 
 
 def resolved_settings(static: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:

@@ -165,6 +165,11 @@ def test_model_uri_of_the_best_trial_is_its_run_in_the_results(study, capsys):
     assert cli(study, "model", "--trial", other["trial_id"]) == 0
     assert f"runs:/{other['mlflow_run_id']}/generator" in capsys.readouterr().out
     assert cli(study, "model", "--trial", "nope_00000") == 2
+    # Each trial's protocol.json (in the study folder and on its run) names its run too.
+    for tid, run in by_trial.items():
+        protocol = json.loads((study["outcome"].folder / "artifacts" / tid / "protocol.json")
+                              .read_text())
+        assert protocol["mlflow_run_id"] == run
 
 
 def test_defining_the_model_class_prints_no_advice():
