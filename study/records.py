@@ -134,8 +134,8 @@ def rebuild(
     from mlflow.tracking import MlflowClient
 
     from study.spec import load_spec
-    from study.status import trial_states
     from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
+    from study.tune_state import trial_states
 
     spec = load_spec(folder / SPEC_COPY)  # the copy the digest in study.json covers
     client = MlflowClient(uri)

@@ -39,9 +39,9 @@ from study.paths import (
 )
 from study.progress import ProgressCallback
 from study.spec import SpecError, StudySpec, load_spec, parse_spec, spec_warnings
-from study.status import trial_states
 from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
 from study.trial import root_cause
+from study.tune_state import trial_states
 
 # Final values kept in the results table: every metric of the metric table (and the study's own).
 _RESULT_METRICS = ("step", *metric_table.names(), "time_total_s", "objective",

@@ -69,6 +69,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os._exit(config.stash[_EXIT_STATUS])
 
 
+@pytest.fixture(autouse=True)
+def _tracking_uri_per_test():
+    """Each test starts with no MLflow tracking URI: `mlflow.set_tracking_uri` also sets
+    $MLFLOW_TRACKING_URI for subprocesses, and a URI one test set once reached the next test's
+    `study resume`, which (rightly) took it as the store in use and refused it."""
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    yield
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 @pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """Offline data copies: $STUDY_TEST_DATA_ROOT, else ../shared/datasets beside the repo."""

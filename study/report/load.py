@@ -14,7 +14,7 @@ import yaml
 from study.driver import RUNNING, liveness
 from study.paths import RESULTS_FILE, SPEC_COPY, StudyRecord, find_study, storage_root
 from study.report.errors import ReportError
-from study.status import trial_states
+from study.tune_state import trial_states
 
 SEED = "seed"
 _DONE = {"TERMINATED", "ERROR"}

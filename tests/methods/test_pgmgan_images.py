@@ -254,10 +254,14 @@ def test_image_method_trains_samples_with_rejection_and_restores(tmp_path):
     study = tmp_path / "my_study"
     ctx = RunContext(torch.device("cpu"), seed=0, artifact_dir=study / "artifacts" / "trial_0",
                      stage_dir=study / STAGES_DIR)
-    method = PGMGAN(image_cfg(), data, ctx)
+    # 100 SCAN steps: with 10, S's logits stayed nearly flat and every point took one partition,
+    # which a 3-step G then hit or missed wholesale (acceptance 0 or 1 by the numerics' luck).
+    cfg = image_cfg(**{"partition.steps": 100})
+    method = PGMGAN(cfg, data, ctx)
     # No partition.cache, no environment: the stage went to the study's stages/ folder.
     assert method.partition_info["path"].startswith(str(study / STAGES_DIR))
     assert method.cfg.partition.resolved(False).init == "scratch"  # auto → Eq.-5-style graph
+    assert int((method.sizes() > 0).sum()) >= 3, method.sizes()  # a real partition, not one
     for step in range(3):
         losses = method.train_step(step)
         assert all(math.isfinite(float(v)) for v in losses.values())
@@ -292,7 +296,7 @@ def test_image_method_trains_samples_with_rejection_and_restores(tmp_path):
     # Checkpoint state carries the partitioner with its encoder; a restore rebuilds it exactly.
     state = method.extra_state()
     assert any(k.startswith("encoder.") for k in state["partitioner"])
-    other = PGMGAN(image_cfg(), data, RunContext(torch.device("cpu"), seed=0,
+    other = PGMGAN(cfg, data, RunContext(torch.device("cpu"), seed=0,
                                                  artifact_dir=study / "artifacts" / "trial_1",
                                                  stage_dir=study / STAGES_DIR))
     assert other.partition_info["cached"] is True  # the second trial reuses the stage

@@ -20,7 +20,8 @@ from optuna.storages.journal import JournalFileBackend
 
 from study.driver import DEAD, INTERRUPTED, liveness
 from study.runner import resume_study
-from study.status import print_status, trial_states
+from study.status import print_status
+from study.tune_state import trial_states
 from study.tuner import OPTUNA_JOURNAL
 from tests.study.helpers import runs_of, toy_spec, wait_for, write_spec
 
