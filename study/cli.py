@@ -149,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return commands.dispatch(args)
-    except commands.USER_ERRORS as exc:
+    except Exception as exc:
+        if not commands.is_user_error(exc):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

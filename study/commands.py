@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from evaluation.errors import FeatureExtractorError
-from study.paths import StudyExists, StudyNotFound
-from study.records import TrackingError
-from study.report.errors import ReportError
-from study.spec import SpecError
-from trainables.data import DatasetError
+# (module, class) of the errors a user's input causes. Named, not imported: importing them would
+# load torch and scikit-learn (evaluation, trainables) into `study ls` and `status`, whose start-up
+# then took 5 s; an error whose module was never imported cannot have been raised.
+USER_ERRORS = (("study.spec", "SpecError"), ("study.paths", "StudyNotFound"),
+               ("study.paths", "StudyExists"), ("study.report.errors", "ReportError"),
+               ("trainables.data", "DatasetError"), ("evaluation.errors", "FeatureExtractorError"),
+               ("study.records", "TrackingError"))
 
-USER_ERRORS = (SpecError, StudyNotFound, StudyExists, ReportError, DatasetError,
-               FeatureExtractorError, TrackingError)
+
+def is_user_error(exc: BaseException) -> bool:
+    """True for an error of the user's input (shown without a trace, exit 2)."""
+    for module, name in USER_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
 
 
 def dispatch(args: argparse.Namespace) -> int:

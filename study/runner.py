@@ -38,7 +38,14 @@ from study.paths import (
     tracking_uri,
 )
 from study.progress import ProgressCallback
-from study.spec import SpecError, StudySpec, load_spec, parse_spec, spec_warnings
+from study.spec import (
+    SpecError,
+    StudySpec,
+    load_spec,
+    parse_spec,
+    spec_warnings,
+    total_trials,
+)
 from study.tracking import MLflowTrialCallback, create_parent_run, ensure_experiment
 from study.trial import root_cause
 from study.tune_state import trial_states
@@ -131,7 +138,7 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
                             spec.name, str(folder / "artifacts"), _static_params(spec),
                             str(folder / LINEAGE_FILE), tuple(spec.scheduler.mutations),
                             seeds=list(spec.seeds), study_file=str(folder / STUDY_FILE)),
-        ProgressCallback(spec.metrics, spec.budget.steps, tuning.total_trials(spec)),
+        ProgressCallback(spec.metrics, spec.budget.steps, total_trials(spec)),
     ]
     return tune.Tuner(
         trainable,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -730,3 +731,19 @@ def _trainer_problems(spec: StudySpec, trainer: str, source: str) -> list[str]:
                 errs = _config_errors(cfg_model, merge_settings(fixed, {name: value}))
                 problems += [f"{section}.{name}.{label}: {m}" for f, m in errs if f == name]
     return problems
+
+
+def uses_repeater(spec: StudySpec) -> bool:
+    """Optuna cannot take grid_search, so seeds repeat each suggestion through a Repeater."""
+    return spec.searcher.type == "optuna"
+
+
+def total_trials(spec: StudySpec) -> int:
+    """How many trials the study runs (grid values x seeds x num_samples; ASHA may stop some
+    early, none is skipped)."""
+    if uses_repeater(spec):
+        return spec.num_samples * len(spec.seeds)  # each suggestion once per seed
+    grid = [len(p.values) for p in spec.search.values()
+            if isinstance(p, Choice) and (spec.searcher.type == "grid" or p.type == "grid")]
+    grid.append(len(spec.trainer_names))
+    return math.prod(grid) * len(spec.seeds) * spec.num_samples

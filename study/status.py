@@ -6,14 +6,13 @@ from collections import Counter
 
 from study.driver import DEAD, FAILED, INTERRUPTED, liveness
 from study.paths import SPEC_COPY, StudyRecord, find_study, list_studies, storage_root
-from study.spec import load_spec
+from study.spec import load_spec, total_trials
 from study.tune_state import trial_states
 
 
 def print_status(name: str | None, storage: str | None) -> int:
     """Each study's state; 2 when a study's MLflow records are not in its store (said)."""
     from study.records import TrackingError, check_tracking
-    from study.tuner import total_trials
 
     root = storage_root(storage)
     lost = 0

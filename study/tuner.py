@@ -12,7 +12,15 @@ from ray import tune
 from ray.tune.search import BasicVariantGenerator, Repeater
 
 from study.population import PB2Scheduler, PBTScheduler
-from study.spec import Choice, IntRange, LogUniform, Param, StudySpec, Uniform
+from study.spec import (
+    Choice,
+    IntRange,
+    LogUniform,
+    Param,
+    StudySpec,
+    Uniform,
+    uses_repeater,
+)
 from study.trial import SEED_KEY, TRAINER_KEY, TrialPlan, run_trial
 
 OPTUNA_JOURNAL = "optuna.journal"
@@ -29,11 +37,6 @@ def tune_domain(p: Param, grid_ok: bool = True) -> Any:
     if p.type == "grid" and grid_ok:
         return tune.grid_search(p.values)
     return tune.choice(p.values)
-
-
-def uses_repeater(spec: StudySpec) -> bool:
-    """Optuna cannot take grid_search, so seeds repeat each suggestion through a Repeater."""
-    return spec.searcher.type == "optuna"
 
 
 def param_space(spec: StudySpec) -> dict[str, Any]:
@@ -160,17 +163,6 @@ def scheduler(spec: StudySpec) -> Any:
             **common)
     bounds = {k: [p.low, p.high] for k, p in s.mutations.items()}  # continuous (validated)
     return PB2Scheduler(hyperparam_bounds=bounds, **common)
-
-
-def total_trials(spec: StudySpec) -> int:
-    """How many trials the study runs (grid values x seeds x num_samples; ASHA may stop some
-    early, none is skipped)."""
-    if uses_repeater(spec):
-        return num_samples(spec)
-    grid = [len(p.values) for p in spec.search.values()
-            if isinstance(p, Choice) and (spec.searcher.type == "grid" or p.type == "grid")]
-    grid.append(len(spec.trainer_names))
-    return int(np.prod(grid, dtype=int)) * len(spec.seeds) * spec.num_samples
 
 
 def num_samples(spec: StudySpec) -> int:

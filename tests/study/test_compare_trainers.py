@@ -9,8 +9,8 @@ from mlflow.tracking import MlflowClient
 
 from study.report import write_report
 from study.runner import run_study
-from study.spec import SpecError, parse_spec
-from study.tuner import param_space, total_trials, trial_plan
+from study.spec import SpecError, parse_spec, total_trials
+from study.tuner import param_space, trial_plan
 from tests.study.helpers import runs_of, toy_spec, write_spec
 
 TRAINERS = {"baseline_gan": {"latent_dim": 4},

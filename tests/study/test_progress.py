@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from study import tuner as tuning
 from study.progress import ProgressCallback, short_config
-from study.spec import parse_spec
+from study.spec import parse_spec, total_trials
 from tests.study.helpers import toy_spec
 
 GRID = {"lr_g": {"type": "grid", "values": [1e-4, 1e-3]},
@@ -14,15 +13,15 @@ GRID = {"lr_g": {"type": "grid", "values": [1e-4, 1e-3]},
 
 
 def test_total_trials_counts_grid_values_seeds_and_samples():
-    assert tuning.total_trials(parse_spec(toy_spec("g", seeds=[0, 1], search=GRID))) == 12
+    assert total_trials(parse_spec(toy_spec("g", seeds=[0, 1], search=GRID))) == 12
     optuna = toy_spec("o", seeds=[0, 1, 2], num_samples=4,
                       searcher={"type": "optuna", "sampler": "tpe"},
                       search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}})
-    assert tuning.total_trials(parse_spec(optuna)) == 12
+    assert total_trials(parse_spec(optuna)) == 12
     random = toy_spec("r", seeds=[0, 1], num_samples=3, searcher={"type": "random"},
                       search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3},
                               "latent_dim": {"type": "grid", "values": [2, 8]}})
-    assert tuning.total_trials(parse_spec(random)) == 12
+    assert total_trials(parse_spec(random)) == 12
 
 
 def test_finished_line_counts_trials_and_gives_an_eta(capsys):
