@@ -23,6 +23,14 @@ def _restore_options(p: argparse.ArgumentParser, seed_help: str) -> None:
     _common(p)
 
 
+def _trial_choice(p: argparse.ArgumentParser) -> None:
+    """A study and one of its trials: --trial ID, or --best (the default)."""
+    p.add_argument("study", help="study name (under the storage root) or its folder")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--trial", help="trial id (see `study status`); default: --best")
+    which.add_argument("--best", action="store_true", help="the trial best at the study's metric")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="study", description="GAN mode-coverage studies on Ray Tune + Ray Train + MLflow.")
@@ -96,10 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sample = sub.add_parser("sample", help="samples of a trial's last checkpoint (or the best "
                             "trial's), with the method's own sampling")
-    sample.add_argument("study", help="study name (under the storage root) or its folder")
-    which = sample.add_mutually_exclusive_group()
-    which.add_argument("--trial", help="trial id (see `study status`); default: --best")
-    which.add_argument("--best", action="store_true", help="the trial best at the study's metric")
+    _trial_choice(sample)
     sample.add_argument("-n", type=int, default=1000, help="samples (default 1000)")
     sample.add_argument("--out", required=True, help="folder for samples.npy (vectors) or "
                         "samples.npz + png/ (images), and protocol.json")
@@ -113,10 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = sub.add_parser("model", help="the MLflow model URI of a trial's final generator "
                            "(runs:/<run id>/generator)")
-    model.add_argument("study", help="study name (under the storage root) or its folder")
-    which = model.add_mutually_exclusive_group()
-    which.add_argument("--trial", help="trial id (see `study status`); default: --best")
-    which.add_argument("--best", action="store_true", help="the trial best at the study's metric")
+    _trial_choice(model)
     _common(model)
 
     evaluate = sub.add_parser("evaluate", help="score checkpoints again under another protocol; "
