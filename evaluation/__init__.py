@@ -2,72 +2,61 @@
 
 No Ray, MLflow, ``study`` or ``trainables`` imports here: trainers and studies call this package.
 ``metric_table`` lists every metric key as logged to MLflow: direction, data, label, meaning.
+
+Names are imported on first use (PEP 562): `study ls` and spec validation, which touch one error
+class or the metric table, need not load scikit-learn and SciPy.
 """
 
 from __future__ import annotations
 
-from evaluation.clustering import ari, cluster_acc, clustering_metrics, nmi, purity
-from evaluation.errors import (
-    FeatureExtractorError,
-    FeatureShapeError,
-    MetricInputError,
-    NonFiniteFeaturesError,
-    RankDeficientWarning,
-    TooFewSamplesError,
-)
-from evaluation.features import Extractor, get_extractor, register_classifier, register_extractor
-from evaluation.fid import FeatureStats, fid_from_features, fid_from_stats, frechet_distance
-from evaluation.inception_score import inception_score
-from evaluation.latent import convex_accuracy, convex_accuracy_from_fn, logreg_accuracy
-from evaluation.metric_table import METRIC_TABLE
-from evaluation.modes import (
-    mode_freq_l1,
-    mode_histogram,
-    mode_metrics,
-    modes_covered,
-    reverse_kl,
-)
-from evaluation.prdc import compute_prdc, knn_radii
-from evaluation.protocol import library_versions, metric_protocol
-from evaluation.stats_cache import StatsCache
-from evaluation.toy import grid_centers, ring_centers, toy_metrics
+import importlib
+from typing import Any
 
-__all__ = [
-    "METRIC_TABLE",
-    "Extractor",
-    "FeatureExtractorError",
-    "FeatureShapeError",
-    "FeatureStats",
-    "MetricInputError",
-    "NonFiniteFeaturesError",
-    "RankDeficientWarning",
-    "StatsCache",
-    "TooFewSamplesError",
-    "ari",
-    "cluster_acc",
-    "clustering_metrics",
-    "compute_prdc",
-    "convex_accuracy",
-    "convex_accuracy_from_fn",
-    "fid_from_features",
-    "fid_from_stats",
-    "frechet_distance",
-    "get_extractor",
-    "grid_centers",
-    "inception_score",
-    "knn_radii",
-    "library_versions",
-    "logreg_accuracy",
-    "metric_protocol",
-    "mode_histogram",
-    "mode_freq_l1",
-    "mode_metrics",
-    "modes_covered",
-    "nmi",
-    "purity",
-    "register_classifier",
-    "register_extractor",
-    "reverse_kl",
-    "ring_centers",
-    "toy_metrics",
-]
+_WHERE = {
+    "Extractor": "features",
+    "FeatureExtractorError": "errors",
+    "FeatureShapeError": "errors",
+    "FeatureStats": "fid",
+    "METRIC_TABLE": "metric_table",
+    "MetricInputError": "errors",
+    "NonFiniteFeaturesError": "errors",
+    "RankDeficientWarning": "errors",
+    "StatsCache": "stats_cache",
+    "TooFewSamplesError": "errors",
+    "ari": "clustering",
+    "cluster_acc": "clustering",
+    "clustering_metrics": "clustering",
+    "compute_prdc": "prdc",
+    "convex_accuracy": "latent",
+    "convex_accuracy_from_fn": "latent",
+    "fid_from_features": "fid",
+    "fid_from_stats": "fid",
+    "frechet_distance": "fid",
+    "get_extractor": "features",
+    "grid_centers": "toy",
+    "inception_score": "inception_score",
+    "knn_radii": "prdc",
+    "library_versions": "protocol",
+    "logreg_accuracy": "latent",
+    "metric_protocol": "protocol",
+    "mode_freq_l1": "modes",
+    "mode_histogram": "modes",
+    "mode_metrics": "modes",
+    "modes_covered": "modes",
+    "nmi": "clustering",
+    "purity": "clustering",
+    "register_classifier": "features",
+    "register_extractor": "features",
+    "reverse_kl": "modes",
+    "ring_centers": "toy",
+    "toy_metrics": "toy",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'evaluation' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"evaluation.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
