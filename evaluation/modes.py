@@ -27,7 +27,7 @@ import numpy as np
 from evaluation.errors import MetricInputError
 
 __all__ = ["mode_histogram", "reverse_kl", "mode_freq_l1", "modes_covered", "mode_metrics",
-           "confident_share"]
+           "confident_share", "confident_mask", "modes_confident"]
 
 CONFIDENT = 0.9  # the learning gate's threshold on the reference classifier's top probability
 
@@ -118,6 +118,17 @@ def mode_metrics(counts: Sequence[float] | np.ndarray, min_count: int = 1,
     }
 
 
+def confident_mask(logits: np.ndarray, threshold: float = CONFIDENT) -> np.ndarray:
+    """Which rows the reference classifier reads with top softmax probability >= `threshold`."""
+    z = np.asarray(logits, dtype=np.float64)
+    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
+        raise MetricInputError(f"logits: expected an (n >= 1, classes >= 2) array, got {z.shape}")
+    if not np.isfinite(z).all():
+        raise MetricInputError("logits: expected finite values")
+    z = z - z.max(axis=1, keepdims=True)
+    return 1.0 / np.exp(z).sum(axis=1) >= threshold  # softmax of the max (its shifted logit is 0)
+
+
 def confident_share(logits: np.ndarray, threshold: float = CONFIDENT) -> float:
     """The learning gate: the share of rows whose top softmax probability is >= `threshold`.
 
@@ -125,11 +136,16 @@ def confident_share(logits: np.ndarray, threshold: float = CONFIDENT) -> float:
     classifier reads confidently; a generator still drawing blobs scores near 0, and mode counts
     taken below the gate count classifier noise, not modes.
     """
-    z = np.asarray(logits, dtype=np.float64)
-    if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
-        raise MetricInputError(f"logits: expected an (n >= 1, classes >= 2) array, got {z.shape}")
-    if not np.isfinite(z).all():
-        raise MetricInputError("logits: expected finite values")
-    z = z - z.max(axis=1, keepdims=True)
-    top = 1.0 / np.exp(z).sum(axis=1)  # softmax of the max entry (its shifted logit is 0)
-    return float((top >= threshold).mean())
+    return float(confident_mask(logits, threshold).mean())
+
+
+def modes_confident(modes: np.ndarray, confident: np.ndarray, n_modes: int) -> int:
+    """Modes covered by the confidently read samples alone (`confident`: one flag per sample):
+    a count that classifier noise on unlearned samples cannot inflate."""
+    modes, confident = np.asarray(modes), np.asarray(confident, dtype=bool)
+    if modes.shape != confident.shape:
+        raise MetricInputError(f"modes {modes.shape} and confident {confident.shape}: expected "
+                               f"one flag per sample")
+    if not confident.any():  # nothing read confidently: no mode is shown
+        return 0
+    return modes_covered(mode_histogram(modes[confident], n_modes))

@@ -275,7 +275,8 @@ def run_plan(plan: dict[str, Any], out: Path, work_root: Path, data_root: str | 
             if record.get("ok"):
                 fin = record.get("final", {})
                 packer.log(f"{name}: done in {time.monotonic() - t0:.0f} s, step "
-                           f"{fin.get('step')}, modes {fin.get('final/modes_covered')}, gate "
+                           f"{fin.get('step')}, modes {fin.get('final/modes_covered')} "
+                           f"({fin.get('final/modes_confident')} confident), gate "
                            f"{fin.get('final/confident_frac')}, fid {fin.get('final/fid')}")
             else:
                 tail = (work / "stdout.log").read_text()[-1500:]

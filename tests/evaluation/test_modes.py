@@ -74,3 +74,22 @@ def test_a_generator_that_reproduces_an_imbalanced_ring_scores_zero_against_its_
     uniform = toy_metrics(x, np.asarray(data.info["centers"]), float(data.info["std"]))
     assert uniform["reverse_kl"] > 0.2  # what the uniform reference charged a perfect generator
     assert uniform["mode_freq_l1"] > 0.5
+
+
+def test_modes_confident_ignores_samples_read_without_confidence():
+    from evaluation.modes import confident_mask, confident_share, modes_confident
+
+    rng = np.random.default_rng(0)
+    sure = np.full((6, 10), -10.0)
+    sure[np.arange(6), [0, 0, 1, 1, 2, 2]] = 10.0  # three classes, read with p ~ 1
+    noise = rng.normal(0, 0.1, (40, 10))  # near-flat logits: top p ~ 0.1
+    logits = np.vstack([sure, noise])
+    modes = logits.argmax(1)
+    mask = confident_mask(logits)
+    assert mask[:6].all() and not mask[6:].any()
+    assert confident_share(logits) == pytest.approx(6 / 46)
+    assert modes_confident(modes, mask, 10) == 3  # the noise rows' argmaxes do not count
+    assert len(np.unique(modes)) > 3  # ... which a plain count would
+    assert modes_confident(modes, np.zeros(len(modes), bool), 10) == 0  # all noise: none
+    with pytest.raises(MetricInputError, match="one flag per sample"):
+        modes_confident(modes, mask[:-1], 10)

@@ -128,6 +128,7 @@ def test_real_images_score_well_and_noise_badly(env, mnist, tiny_classifier):
     assert real["modes_covered"] == len(np.unique(pred)) == 10
     assert real["reverse_kl"] < 0.05 and real["off_mode_frac"] == 0.0
     assert real["is_mean"] > 5 > noise["is_mean"]
+    assert real["modes_confident"] == 10 and noise["modes_confident"] <= noise["modes_covered"]
 
 
 def test_a_collapsed_generator_loses_modes(env, mnist):
@@ -239,6 +240,13 @@ def test_stacked_mnist_per_channel_features_and_1000_modes(env, shared_datasets,
     metrics = evaluate(StandIn(data, samples), data, 200, 50, out)
     modes = stacked_mnist_modes(tiny_classifier, samples)
     assert metrics["modes_covered"] == len(torch.unique(modes)) > 150
+    # Modes among the samples whose three channels all read with p >= 0.9, counted directly.
+    from evaluation.classifiers import stacked_mnist_channel_logits
+
+    p = stacked_mnist_channel_logits(tiny_classifier, samples).softmax(1).amax(1)
+    sure = (p >= 0.9).reshape(-1, 3).all(1)
+    assert metrics["modes_confident"] == len(torch.unique(modes[sure])) <= metrics["modes_covered"]
+    assert metrics["confident_frac"] == pytest.approx(float((p >= 0.9).float().mean()))
     proto = json.loads((out / "protocol.json").read_text())
     assert proto["extractor"] == "classifier:mnist/per-channel"
     assert proto["feature_dim"] == 3 * 64 and "1000 modes" in proto["mode_classifier"]

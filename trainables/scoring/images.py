@@ -37,7 +37,12 @@ import torch.nn.functional as F
 from evaluation.errors import FeatureExtractorError, RankDeficientWarning
 from evaluation.features import Extractor, get_extractor, inception_weights_file
 from evaluation.fid import FeatureStats
-from evaluation.modes import confident_share, mode_histogram, reverse_kl
+from evaluation.modes import (
+    confident_mask,
+    mode_histogram,
+    modes_confident,
+    reverse_kl,
+)
 from trainables.data import DataBundle
 
 PRDC_K = 5
@@ -319,13 +324,17 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         channel_logits = stacked_mnist_channel_logits(model, samples.clamp(-1, 1))
         modes = triples(channel_logits).numpy()
         metrics |= mode_stats(modes, 1000, data.info["priors"])
-        metrics["confident_frac"] = confident_share(channel_logits.numpy())
+        sure = confident_mask(channel_logits.numpy())
+        metrics["confident_frac"] = float(sure.mean())
+        # Modes among the samples whose three channels all read confidently.
+        metrics["modes_confident"] = modes_confident(modes, sure.reshape(-1, 3).all(1), 1000)
         # PacGAN's and the papers' reference is uniform over the 1000 triples: both are kept.
         metrics["reverse_kl_log10_uniform"] = reverse_kl(mode_histogram(modes, 1000), 10)
         mode_note = (f"{clf_note} per channel (stacked_mnist_modes), 1000 modes, p_data = the "
                      f"data's triple frequencies (PacGAN's uniform reference differs by "
                      f"sampling noise); confident_frac = share of channels read with p >= "
-                     f"0.9 (the learning gate); reverse_kl_log10_uniform against the uniform "
+                     f"0.9 (the learning gate); modes_confident = modes among samples "
+                     f"whose channels all read so; reverse_kl_log10_uniform against the uniform "
                      f"1000")
     elif clf is not None and data.y is not None:
         lg = logits if clf is ex and logits is not None else clf.logits(samples)
@@ -333,9 +342,12 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         modes = mapping[lg.argmax(1).numpy()]
         n_modes = int(data.info.get("n_modes") or mapping.max() + 1)
         metrics |= mode_stats(modes, n_modes, data.info["priors"])
-        metrics["confident_frac"] = confident_share(lg.numpy())
+        sure = confident_mask(lg.numpy())
+        metrics["confident_frac"] = float(sure.mean())
+        metrics["modes_confident"] = modes_confident(modes, sure, n_modes)
         mode_note = (f"{clf_note} argmax → {n_modes} modes, p_data = the data's class priors; "
-                     f"confident_frac = share of samples read with p >= 0.9 (the learning gate)")
+                     f"confident_frac = share of samples read with p >= 0.9 (the learning gate); "
+                     f"modes_confident = modes among those samples")
 
     desc = ex.describe()
     proto = metric_protocol(
