@@ -29,6 +29,18 @@ def test_a_png_keeps_its_picture_in_fewer_bytes(tmp_path):
     assert compact_tree(tmp_path, min_bytes=1) == (after, after)
 
 
+def test_a_picture_larger_than_the_bound_becomes_a_thumbnail(tmp_path):
+    from study.report.compact import MAX_SIDE
+
+    path = tmp_path / "grid.png"
+    Image.fromarray(np.zeros((MAX_SIDE * 2, MAX_SIDE // 2, 3), np.uint8)).convert("P").save(path)
+    compact_png(path)
+    with Image.open(path) as im:
+        assert im.size == (MAX_SIDE // 4, MAX_SIDE) and im.mode == "P"
+    size = path.stat().st_size
+    assert compact_png(path) == (size, size)  # idempotent
+
+
 def test_the_committed_results_fit_their_budget():
     total = sum(f.stat().st_size for f in (REPO / "results").rglob("*") if f.is_file())
     assert total < RESULTS_BUDGET, (
