@@ -42,6 +42,7 @@ from study.spec import (
     SpecError,
     StudySpec,
     load_spec,
+    num_samples,
     parse_spec,
     spec_warnings,
     total_trials,
@@ -146,7 +147,7 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
         tune_config=tune.TuneConfig(
             metric=None if multi else spec.tune_metric, mode=None if multi else spec.modes[0],
             search_alg=tuning.searcher(spec, folder), scheduler=tuning.scheduler(spec),
-            num_samples=tuning.num_samples(spec),
+            num_samples=num_samples(spec),
             max_concurrent_trials=tuning.max_concurrent_trials(spec),
             # 1-worker trials: a finished trial's process runs the next (no new process,
             # imports or data load). Ray Train trials: a fresh actor per (re)start, so that

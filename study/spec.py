@@ -738,11 +738,16 @@ def uses_repeater(spec: StudySpec) -> bool:
     return spec.searcher.type == "optuna"
 
 
+def num_samples(spec: StudySpec) -> int:
+    """Tune's num_samples: under the Repeater each suggestion runs once per seed."""
+    return spec.num_samples * len(spec.seeds) if uses_repeater(spec) else spec.num_samples
+
+
 def total_trials(spec: StudySpec) -> int:
     """How many trials the study runs (grid values x seeds x num_samples; ASHA may stop some
     early, none is skipped)."""
     if uses_repeater(spec):
-        return spec.num_samples * len(spec.seeds)  # each suggestion once per seed
+        return num_samples(spec)
     grid = [len(p.values) for p in spec.search.values()
             if isinstance(p, Choice) and (spec.searcher.type == "grid" or p.type == "grid")]
     grid.append(len(spec.trainer_names))

@@ -165,10 +165,6 @@ def scheduler(spec: StudySpec) -> Any:
     return PB2Scheduler(hyperparam_bounds=bounds, **common)
 
 
-def num_samples(spec: StudySpec) -> int:
-    return spec.num_samples * len(spec.seeds) if uses_repeater(spec) else spec.num_samples
-
-
 def max_concurrent_trials(spec: StudySpec) -> int | None:
     """TuneConfig's bound; None where the variant generator bounds the concurrency itself
     (Tune ignores max_concurrent_trials for a search_alg it is given)."""

@@ -297,8 +297,8 @@ def test_image_method_trains_samples_with_rejection_and_restores(tmp_path):
     state = method.extra_state()
     assert any(k.startswith("encoder.") for k in state["partitioner"])
     other = PGMGAN(cfg, data, RunContext(torch.device("cpu"), seed=0,
-                                                 artifact_dir=study / "artifacts" / "trial_1",
-                                                 stage_dir=study / STAGES_DIR))
+                                         artifact_dir=study / "artifacts" / "trial_1",
+                                         stage_dir=study / STAGES_DIR))
     assert other.partition_info["cached"] is True  # the second trial reuses the stage
     other.load_extra_state(state)
     probe = data.x[:20]

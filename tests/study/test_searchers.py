@@ -11,7 +11,7 @@ from ray import tune
 
 from study import tuner as tuning
 from study.runner import run_study
-from study.spec import parse_spec
+from study.spec import num_samples, parse_spec
 from study.trial import PENALTY
 from tests.study.helpers import toy_spec, write_spec
 
@@ -29,7 +29,7 @@ def test_param_space_maps_every_kind():
     assert space["latent_dim"].lower == 2 and space["latent_dim"].upper == 9  # inclusive high
     assert space["d_steps"] == {"grid_search": [1, 2]}
     assert space["seed"] == {"grid_search": [0, 1]}, "seeds repeat every configuration"
-    assert tuning.num_samples(spec) == 1
+    assert num_samples(spec) == 1
 
 
 def _random_draws(seed: int) -> list[float]:
@@ -66,7 +66,7 @@ def test_optuna_repeats_each_suggestion_over_seeds():
                                searcher={"type": "optuna", "sampler": "tpe"},
                                search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}}))
     assert "seed" not in tuning.param_space(spec)
-    assert tuning.num_samples(spec) == 10
+    assert num_samples(spec) == 10
     plan = tuning.trial_plan(spec, __import__("pathlib").Path("/tmp/x"), None)
     assert plan.loop_config({"lr_g": 1e-4, "__trial_index__": 1}, "t").seed == 4
 
