@@ -8,7 +8,9 @@ searched on a log range) get the same budget of trial-steps (population × steps
 Prints the best final reverse KL of each (lower is better) and the trial-steps actually used.
 
     .venv/bin/python bench/bench_population.py [--steps 2000 --population 4 --reps 3]
-        [--out results/population]
+        [--out results/population] [--kinds pbt]
+
+`--kinds` re-runs some of the three and keeps the others' rows already in `--out`.
 """
 
 from __future__ import annotations
@@ -61,13 +63,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for results.parquet, report.md and protocol.json")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+                        help="the searches to run (others' rows are kept from --out)")
     args = parser.parse_args()
     connect_ray()
     rows: list[dict] = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for rep in range(args.reps):
-            for kind in KINDS:
+            for kind in args.kinds:
                 name = f"{kind}-{rep}"
                 path = tmp / f"{name}.yaml"
                 path.write_text(yaml.safe_dump(spec(name, kind, args.steps, args.population, rep)))
@@ -78,11 +82,19 @@ def main() -> None:
                              "median_reverse_kl": float(finals.median()),
                              "best_modes": int(out.table.loc[finals.idxmin(), "modes"]),
                              "trials": len(out.table), "trial_steps": int(out.table["step"].sum()),
+                             "exploits": int(out.table.get("exploits", pd.Series([0])).sum()),
                              "wall_s": time.perf_counter() - start})
                 r = rows[-1]
                 print(f"rep {rep} {kind:6s} best reverse KL {r['best_reverse_kl']:.4f} "
                       f"trial-steps {r['trial_steps']}", flush=True)
     table = pd.DataFrame(rows)
+    kept = args.out / "results.parquet" if args.out else None
+    if kept is not None and kept.is_file() and set(args.kinds) != set(KINDS):
+        old = pd.read_parquet(kept)
+        table = pd.concat([old[~old["kind"].isin(args.kinds)], table], ignore_index=True)
+        table["kind"] = pd.Categorical(table["kind"], KINDS)
+        table = table.sort_values(["rep", "kind"]).reset_index(drop=True)
+        table["kind"] = table["kind"].astype(str)
     text = summary(table, args)
     print("\n" + text)
     if args.out:

@@ -3,4 +3,6 @@
 # (default ../shared/datasets beside the repository).
 source "$(dirname "${BASH_SOURCE[0]}")/_venv.sh"
 ruff check .
-exec python -m pytest "$@"
+# Two pytest workers: every Ray test file in one (one Ray instance), the rest beside it
+# (tests/conftest.py, pytest_xdist_make_scheduler). `-n 0` runs in one process.
+exec python -m pytest -n "${TEST_WORKERS:-2}" "$@"

@@ -37,6 +37,7 @@ TRAINER_KEY = "trainer"  # the grid axis of a study that compares trainers
 REPEAT_INDEX = "__trial_index__"
 STAGES_DIR = "stages"  # <study folder>/stages: cached stages its trials share (partitions)
 DATASET_PREFIX = "dataset."  # set by tune.search.Repeater when seeds repeat an Optuna point
+GROUP_START_RETRIES = 3  # Train controller failures (a worker group that did not start) tolerated
 
 
 class TrialFailed(RuntimeError):
@@ -117,7 +118,11 @@ class TrialPlan:
                 name=run_name,
                 storage_path=str(Path(self.study_dir) / "train"),
                 callbacks=[ReportForwarder(queue)],
-                failure_config=train.FailureConfig(max_failures=self.max_failures),
+                # Ray Train retries a worker group that fails to start without end by default
+                # (a trial then hangs where its group can never start); a few retries, then
+                # the trial fails with the cause.
+                failure_config=train.FailureConfig(max_failures=self.max_failures,
+                                                   controller_failure_limit=GROUP_START_RETRIES),
                 checkpoint_config=train.CheckpointConfig(num_to_keep=self.keep_checkpoints),
             ),
         )

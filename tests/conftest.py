@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,50 @@ def pytest_configure(config: pytest.Config) -> None:
     (root / "home").mkdir()
     for name in CACHE_ENVS:
         os.environ.pop(name, None)
+    # Ray Train's controller collects its workers' reports when it polls them, every 2 s by
+    # default: a test's runs report every second or two, so the poll is the wait. Ray's
+    # processes (multi-node test clusters included) inherit this.
+    os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
+    # A worker group's start (new processes importing torch) takes 60 s at worst on a loaded
+    # 2-core machine, Train's default limit: a slow start is not a failure here.
+    os.environ.setdefault("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "180")
+
+
+RAY_MARK = "pytest.mark.ray"
+
+
+def ray_test_files(root: Path) -> set[str]:
+    """Test files (rootdir-relative) with a test that uses Ray, marked in the file's text."""
+    return {str(f.relative_to(root)) for f in (root / "tests").rglob("test_*.py")
+            if RAY_MARK in f.read_text()}
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under pytest-xdist (`-n 2`, as scripts/test.sh runs the suite): every Ray test file goes
+    to one worker, so that a session has one Ray instance, started once; the other files run
+    beside it, each file's tests together (its module fixtures are built once). The largest
+    group, Ray's, starts first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    ray_files = ray_test_files(Path(config.rootpath))
+
+    class RayApart(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "ray" if path in ray_files else path
+
+    return RayApart(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A Ray test whose file does not spell the mark (a mark set another way) would run beside
+    the Ray worker's tests, with a Ray instance of its own: refused."""
+    ray_files = ray_test_files(Path(config.rootpath))
+    stray = [i.nodeid for i in items if i.get_closest_marker("ray")
+             and i.nodeid.split("::", 1)[0] not in ray_files]
+    if stray:
+        raise pytest.UsageError(f"tests marked ray in a file that does not spell `{RAY_MARK}`: "
+                                f"{stray[:3]}")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

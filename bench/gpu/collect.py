@@ -131,12 +131,10 @@ def throughput_md(table: dict[str, Any]) -> str:
             out.append(f"| {name} | {row['trainer_img_s']:.0f} | {row['bare_img_s']:.0f} | "
                        f"{row['ratio']:.2f} |")
     if table.get("sharing"):
-        out += ["", "| processes sharing the GPU | total img/s | per process | started late |",
-                "|---|---|---|---|"]
+        out += ["", "| processes sharing the GPU | total img/s | per process |", "|---|---|---|"]
         for n, row in table["sharing"].items():
             per = [p.get("img_s", 0.0) for p in row["per_process"]]
-            out.append(f"| {n} | {row['total_img_s']:.0f} | {sum(per) / max(len(per), 1):.0f} | "
-                       f"{row['late_starts']} |")
+            out.append(f"| {n} | {row['total_img_s']:.0f} | {sum(per) / max(len(per), 1):.0f} |")
     return "\n".join(out)
 
 

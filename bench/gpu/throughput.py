@@ -41,29 +41,43 @@ def run_throughput(spec: dict[str, Any], out: Path, data_root: str | None) -> di
     if share:
         trainer, dataset, options, cfg = share["setting"]
         for n in share.get("processes", [1, 2, 4, 8]):
-            start_at = time.time() + float(share.get("setup_s", 25))
             arg = json.dumps({"trainer": trainer, "dataset": dataset, "options": options,
-                              "cfg": cfg, "data_root": data_root, "start_at": start_at,
+                              "cfg": cfg, "data_root": data_root,
                               "seconds": share.get("seconds", 10)})
             procs = [subprocess.Popen([sys.executable, "-m", "bench.gpu.throughput", arg],
-                                      stdout=subprocess.PIPE, text=True) for _ in range(n)]
-            rates = []
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                     for _ in range(n)]
+            # A common start, so that the processes overlap: each says `ready` once built and
+            # warmed up, and all start on one `go`.
+            ready = [_wait_ready(p) for p in procs]
             for p in procs:
+                if p.poll() is None:
+                    p.stdin.write("go\n")
+                    p.stdin.flush()
+            rates = []
+            for p, ok in zip(procs, ready, strict=True):
                 stdout, _ = p.communicate()
                 lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
-                rates.append(json.loads(lines[-1]) if lines else {"error": stdout[-500:]})
+                rates.append(json.loads(lines[-1]) if ok and lines else
+                             {"error": stdout[-500:] or f"exit {p.returncode} before ready"})
             total = sum(r.get("img_s", 0.0) for r in rates)
-            late = sum(1 for r in rates if r.get("late"))
-            table["sharing"][str(n)] = {"total_img_s": total, "per_process": rates,
-                                        "late_starts": late}
-            print(f"throughput sharing {n} processes: {total:.0f} img/s ({late} started late)",
-                  flush=True)
+            table["sharing"][str(n)] = {"total_img_s": total, "per_process": rates}
+            print(f"throughput sharing {n} processes: {total:.0f} img/s", flush=True)
             (out / "throughput.json").write_text(json.dumps(table, indent=2))
     return table
 
 
+def _wait_ready(proc: subprocess.Popen) -> bool:
+    """Reads the child's output up to its `ready` line; False if it ended first."""
+    for line in proc.stdout:
+        if line.strip() == "ready":
+            return True
+    return False
+
+
 def share_child(arg: str) -> None:
-    """One sharing process: build the trainer, warm up, start at `start_at`, step `seconds`."""
+    """One sharing process: build the trainer, warm up, say `ready`, wait for `go` on stdin,
+    then step for `seconds`."""
     import torch
 
     from trainables.core.context import RunContext
@@ -80,9 +94,9 @@ def share_child(arg: str) -> None:
         method.train_step(i)
     if device.type == "cuda":
         torch.cuda.synchronize()
-    late = time.time() > a["start_at"]
-    while time.time() < a["start_at"]:  # a common start, so the processes overlap
-        time.sleep(0.01)
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return
     t0, steps = time.perf_counter(), 0
     while time.perf_counter() - t0 < a["seconds"]:
         method.train_step(5 + steps)
@@ -90,7 +104,7 @@ def share_child(arg: str) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t0
-    print(json.dumps({"steps": steps, "seconds": dt, "late": late,
+    print(json.dumps({"steps": steps, "seconds": dt,
                       "img_s": steps * int(a["cfg"]["batch_size"]) / dt}), flush=True)
 
 

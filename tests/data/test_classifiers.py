@@ -98,26 +98,36 @@ def test_mnist_classifier_accuracy(shared_data_root, classifiers_dir):
         assert float((stacked_mnist_modes(model, sm.x) == sm.y).float().mean()) >= target
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("m", [1, 10, 100])
-def test_mode_count_calibration(shared_data_root, classifiers_dir, m):
-    """M distinct real triples, repeated to the 10k samples a run scores, count exactly M modes
-    (the Self-Cond authors' counting, dropout on at evaluation and fed [0, 255], read 10
-    distinct outputs as 41 modes); real triples pass the learning gate almost always."""
-    from evaluation.classifiers import stacked_mnist_channel_logits
-    from evaluation.modes import confident_share, mode_histogram, modes_covered
+@pytest.fixture(scope="module")
+def read_triples(shared_data_root, classifiers_dir):
+    """The MNIST classifier, 3000 real 32×32 test triples, one index per distinct triple it reads
+    right, and the learning gate on them (read once for the three calibrations)."""
+    from evaluation.classifiers import stacked_mnist_channel_logits, triples
+    from evaluation.modes import confident_share
 
     model, _ = _trained("mnist", shared_data_root, classifiers_dir)
     sm = load_dataset("stacked_mnist", root=shared_data_root, split="test", n=3000, size=32)
-    read = stacked_mnist_modes(model, sm.x)
-    first: dict[int, int] = {}  # one image per distinct triple the classifier reads right
-    for i, (y, r) in enumerate(zip(sm.y.tolist(), read.tolist(), strict=True)):
+    logits = stacked_mnist_channel_logits(model, sm.x)
+    first: dict[int, int] = {}
+    for i, (y, r) in enumerate(zip(sm.y.tolist(), triples(logits).tolist(), strict=True)):
         if y == r and y not in first:
             first[y] = i
+    return model, sm, list(first.values()), confident_share(logits.numpy())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("m", [1, 10, 100])
+def test_mode_count_calibration(read_triples, m):
+    """M distinct real triples, repeated to the 10k samples a run scores, count exactly M modes
+    (the Self-Cond authors' counting, dropout on at evaluation and fed [0, 255], read 10
+    distinct outputs as 41 modes); real triples pass the learning gate almost always."""
+    from evaluation.modes import mode_histogram, modes_covered
+
+    model, sm, first, gate = read_triples
     assert len(first) >= m
-    picks = torch.tensor(list(first.values())[:m])
+    picks = torch.tensor(first[:m])
     samples = sm.x[picks.repeat(10_000 // m + 1)[:10_000]]
     modes = stacked_mnist_modes(model, samples).numpy()
     assert modes_covered(mode_histogram(modes, 1000)) == m
     # The learning gate on real triples (0.96 here): what a generator of digits approaches.
-    assert confident_share(stacked_mnist_channel_logits(model, sm.x).numpy()) > 0.9
+    assert gate > 0.9

@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 
 pytestmark = pytest.mark.ray
 
@@ -23,7 +23,7 @@ def test_nemgan_study_records_clustering_and_learned_priors(tmp_path, ray_cluste
                "alpha_lr": 0.03, "eval_test_samples": 300, "eval_fake_samples": 200},
         eval_samples=200, max_concurrent_trials=1, metric="acc", mode="max",
     )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
     assert outcome.errors == 0
     assert outcome.table.iloc[0]["step"] == 60

@@ -9,7 +9,7 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 from trainables.checkpoint import STATE_FILE
 
 pytestmark = pytest.mark.ray
@@ -31,7 +31,7 @@ def test_two_worker_image_pgmgan_takes_steps(tmp_path, ray_cluster, shared_datas
         eval_features="raw", resources={"workers": 2, "cpus_per_worker": 1},
         max_concurrent_trials=1, metric="fid",
     )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri,
                         data_root=str(shared_datasets))
     assert outcome.errors == 0

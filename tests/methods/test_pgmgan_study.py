@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 
 pytestmark = pytest.mark.ray
 
@@ -21,7 +21,7 @@ def test_pgmgan_study_records_toy_metrics_acceptance_and_nmi(tmp_path, ray_clust
                "lambda_length": 60},
         max_concurrent_trials=1,
     )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
     assert outcome.errors == 0
     row = outcome.table.iloc[0]

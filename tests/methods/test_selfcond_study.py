@@ -6,7 +6,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 
 pytestmark = pytest.mark.ray
 
@@ -18,7 +18,7 @@ def test_selfcond_study_records_toy_and_clustering_metrics(tmp_path, ray_cluster
                "kmeans_restarts": 2},
         max_concurrent_trials=1,
     )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
     assert outcome.errors == 0
     row = outcome.table.iloc[0]

@@ -7,7 +7,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 
 pytestmark = pytest.mark.ray
 
@@ -22,7 +22,7 @@ def test_simplicial_study_logs_the_tau_infer_curve(tmp_path, ray_cluster):
                "eval_latent_samples": 300, "convex_pairs": 50},
         max_concurrent_trials=1, metric="precision", mode="max",
     )
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
     assert outcome.errors == 0
     assert outcome.table.iloc[0]["step"] == 60

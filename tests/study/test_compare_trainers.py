@@ -11,7 +11,7 @@ from study.report import write_report
 from study.runner import run_study
 from study.spec import SpecError, parse_spec, total_trials
 from study.tuner import param_space, trial_plan
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 
 TRAINERS = {"baseline_gan": {"latent_dim": 4},
             "selfcond_gan": {"k": 5, "recluster_every": 30, "cluster_subset": 1000}}
@@ -55,7 +55,7 @@ def test_a_bad_comparison_names_the_trainer_and_field(change, expected):
 @pytest.mark.ray
 def test_trainers_compared_in_one_study_one_parent_one_table(tmp_path, ray_cluster):
     spec = compare_spec("versus", budget={"steps": 30}, eval_every=30, checkpoint_every=30)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     storage = str(tmp_path / "runs")
     outcome = run_study(write_spec(tmp_path, spec), storage=storage, tracking=uri)
     assert outcome.errors == 0 and len(outcome.table) == 4

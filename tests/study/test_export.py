@@ -21,7 +21,7 @@ from evaluation.toy import hq_radius, toy_metrics
 from study import api
 from study.cli import main
 from study.runner import mlflow_runs_page, mlflow_table
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 from trainables.checkpoint import read_meta
 from trainables.data import load_dataset
 
@@ -44,7 +44,7 @@ def study(tmp_path_factory, _ray_session):
                     checkpoint_every=20,
                     fixed={"batch_size": 64, "k": 4, "rejection": True,
                            "partition": {"init": "kmeans", "steps": 20, "kmeans_restarts": 1}})
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    uri = fresh_store(tmp)
     outcome = api.run(write_spec(tmp, spec), set=["budget.steps=40"], storage=str(tmp / "runs"),
                       tracking_uri=uri)
     assert outcome.errors == 0

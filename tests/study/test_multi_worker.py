@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 from trainables.checkpoint import STATE_FILE
 
 pytestmark = pytest.mark.ray
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.ray
 def test_two_worker_trial_trains_and_reports(tmp_path, ray_cluster):
     spec = toy_spec("ddp", resources={"workers": 2, "cpus_per_worker": 1},
                     max_concurrent_trials=1)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"), tracking=uri)
     assert outcome.errors == 0
     row = outcome.table.iloc[0]

@@ -24,7 +24,7 @@ from study.paths import StudyNotFound, StudyRecord
 from study.report import ReportError, compare_studies, write_report
 from study.report.tables import LABELS
 from study.runner import run_study
-from tests.study.helpers import toy_spec, write_spec
+from tests.study.helpers import fresh_store, toy_spec, write_spec
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,7 +46,7 @@ def study(tmp_path_factory, _ray_session):
     tmp = tmp_path_factory.mktemp("report")
     spec = toy_spec("rep", search={"lr_g": {"type": "grid", "values": [1e-4, 5e-4]}},
                     seeds=[0, 1], searcher={"type": "grid"})
-    uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    uri = fresh_store(tmp)
     outcome = run_study(write_spec(tmp, spec), storage=str(tmp / "runs"), tracking=uri)
     assert outcome.errors == 0
     report = write_report("rep", storage=str(tmp / "runs"))

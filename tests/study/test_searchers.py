@@ -13,7 +13,7 @@ from study import tuner as tuning
 from study.runner import run_study
 from study.spec import num_samples, parse_spec
 from study.trial import PENALTY
-from tests.study.helpers import toy_spec, write_spec
+from tests.study.helpers import fresh_store, toy_spec, write_spec
 
 
 def test_param_space_maps_every_kind():
@@ -121,7 +121,7 @@ def test_optuna_tpe_with_asha_completes_and_persists_the_optuna_study(tmp_path, 
                     constraints={"mode_spread": [0.5, 2.0]},
                     search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-3}})
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"),
-                        tracking=f"sqlite:///{tmp_path / 'mlflow.db'}")
+                        tracking=fresh_store(tmp_path))
     assert outcome.errors == 0
     assert len(outcome.table) == 3
     assert outcome.table["step"].between(30, 90).all()
@@ -152,7 +152,7 @@ def test_multi_objective_optuna_study_reports_its_pareto_front(tmp_path, ray_clu
                     metric=["reverse_kl", "high_quality_pct"], mode=["min", "max"],
                     search={"lr_g": {"type": "loguniform", "low": 1e-5, "high": 1e-2}})
     outcome = run_study(write_spec(tmp_path, spec), storage=str(tmp_path / "runs"),
-                        tracking=f"sqlite:///{tmp_path / 'mlflow.db'}")
+                        tracking=fresh_store(tmp_path))
     assert outcome.errors == 0 and len(outcome.table) == 3
     front = pd.read_parquet(outcome.folder / PARETO_TABLE)
     storage = JournalStorage(JournalFileBackend(str(outcome.folder / tuning.OPTUNA_JOURNAL)))

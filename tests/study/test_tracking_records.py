@@ -18,7 +18,7 @@ from study.cli import main
 from study.paths import StudyRecord
 from study.runner import _static_params
 from study.spec import load_spec
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 
 CREATE = """
 import sys
@@ -35,7 +35,7 @@ def study(tmp_path, monkeypatch):
     keeps one engine per URI, which would go on reading the moved file)."""
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     path = write_spec(tmp_path, toy_spec("ledger"))
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     subprocess.run([sys.executable, "-c", CREATE, str(path), str(tmp_path / "runs"), uri],
                    check=True, capture_output=True, timeout=120)
     return load_spec(path), tmp_path / "runs" / "ledger", uri

@@ -10,7 +10,7 @@ import pytest
 from ray.util.state import list_actors
 
 from study.runner import run_study
-from tests.study.helpers import runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 from trainables.checkpoint import META_FILE, STATE_FILE
 
 pytestmark = pytest.mark.ray
@@ -28,7 +28,7 @@ def _final_digests(folder: Path, step: int) -> set[str]:
 
 
 def test_one_worker_trial_skips_train_and_matches_its_weights(tmp_path, ray_cluster):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = fresh_store(tmp_path)
     before = _train_workers(ray_cluster)
     direct = run_study(write_spec(tmp_path, toy_spec("inproc")), storage=str(tmp_path / "runs"),
                        tracking=uri)
