@@ -1,4 +1,5 @@
-"""Tune's population schedulers (PBT, PB2), kept going in synchronous mode after a trial error.
+"""Tune's population schedulers (PBT, PB2): no exploit at the budget's last step, and kept going
+in synchronous mode after a trial error.
 
 Synchronous PBT pauses each trial that reaches the next sync point until every live trial has.
 Tune keeps an errored trial among the live ones (Ray 2.60), so a trial that errors short of
@@ -20,7 +21,19 @@ __all__ = ["PBTScheduler", "PB2Scheduler"]
 
 
 class _ResyncAfterError(PopulationBasedTraining):
+    def __init__(self, *args: Any, last_step: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_step = last_step
+
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict) -> str:
+        if self._last_step is not None and result.get(self._time_attr, 0) >= self._last_step:
+            # The budget's last step is no perturbation point (where it is a multiple of the
+            # interval, Tune's PBT would replace a finished trial's weights with its donor's
+            # and restart it to train nothing): its score counts, the trial ends as it is.
+            if self._metric in result:
+                self._save_trial_state(self._trial_state[trial], result[self._time_attr],
+                                       result, trial)
+            return self.CONTINUE
         if self._synch:
             for t in tune_controller.get_live_trials():
                 if t.is_finished() and t in self._trial_state:

@@ -156,10 +156,6 @@ def _make_tuner(spec: StudySpec, folder: Path, record: StudyRecord, restore: boo
         ),
         run_config=tune.RunConfig(
             name=TUNE_DIR, storage_path=str(folder), callbacks=callbacks, verbose=0,
-            # A trial's last report ends it before the scheduler sees it: PBT would otherwise
-            # exploit at a final step that is a multiple of its interval, replacing a finished
-            # trial's weights with its donor's and restarting it to train nothing.
-            stop={"step": spec.budget.steps},
             failure_config=tune.FailureConfig(max_failures=spec.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=tuning.checkpoints_to_keep(spec)),
         ),

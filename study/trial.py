@@ -118,14 +118,18 @@ class TrialPlan:
                 name=run_name,
                 storage_path=str(Path(self.study_dir) / "train"),
                 callbacks=[ReportForwarder(queue)],
-                # Ray Train retries a worker group that fails to start without end by default
-                # (a trial then hangs where its group can never start); a few retries, then
-                # the trial fails with the cause.
-                failure_config=train.FailureConfig(max_failures=self.max_failures,
-                                                   controller_failure_limit=GROUP_START_RETRIES),
+                failure_config=self.failure_config(),
                 checkpoint_config=train.CheckpointConfig(num_to_keep=self.keep_checkpoints),
             ),
         )
+
+
+    def failure_config(self) -> train.FailureConfig:
+        """Ray Train retries a worker group that fails to start without end by default (a
+        trial then hangs where its group can never start): a few retries, then the trial fails
+        with the cause."""
+        return train.FailureConfig(max_failures=self.max_failures,
+                                   controller_failure_limit=GROUP_START_RETRIES)
 
 
 class ReportForwarder(UserCallback):

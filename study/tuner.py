@@ -155,7 +155,8 @@ def scheduler(spec: StudySpec) -> Any:
         )
     interval = s.perturbation_interval or spec.checkpoint_every
     common = {"time_attr": "step", "perturbation_interval": interval,
-              "quantile_fraction": s.quantile_fraction, "log_config": True, "synch": s.synch}
+              "quantile_fraction": s.quantile_fraction, "log_config": True, "synch": s.synch,
+              "last_step": spec.budget.steps}
     if s.type == "pbt":
         mutations = {k: tune_domain(p, grid_ok=False) for k, p in s.mutations.items()}
         return PBTScheduler(

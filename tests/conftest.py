@@ -47,6 +47,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # A worker group's start (new processes importing torch) takes 60 s at worst on a loaded
     # 2-core machine, Train's default limit: a slow start is not a failure here.
     os.environ.setdefault("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "180")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Two pytest workers share two cores: torch's compute in one takes one core, not both,
+        # so the Ray worker's processes start in time.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 RAY_MARK = "pytest.mark.ray"
@@ -112,6 +116,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(config.stash[_EXIT_STATUS])
+
+
+def _ray_up() -> bool:
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+
+@pytest.fixture(autouse=True)
+def _ray_only_in_ray_files(request: pytest.FixtureRequest):
+    """A test in a file without the ray mark that starts or joins Ray (a TorchTrainer built
+    joins the machine's running cluster) would share the other worker's Ray: it fails."""
+    before = _ray_up()
+    yield
+    if not before and _ray_up():
+        root = Path(request.config.rootpath)
+        if request.node.nodeid.split("::", 1)[0] not in ray_test_files(root):
+            pytest.fail(f"{request.node.nodeid} started or joined Ray: mark it "
+                        f"`@{RAY_MARK}` (it then runs in the Ray worker)")
 
 
 @pytest.fixture(autouse=True)

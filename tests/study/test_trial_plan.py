@@ -1,4 +1,5 @@
-"""What a multi-worker trial hands Ray Train: its scaling, backend and bounded failure handling."""
+"""How a multi-worker trial's Ray Train run handles failures (checked without building the
+trainer: a TorchTrainer connects to Ray, which these tests do not start)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,7 @@ def test_a_train_trial_retries_a_worker_group_start_a_bounded_number_of_times(tm
                      dataset={"name": "grid"}, fixed={}, seeds=[0], steps=10, eval_every=10,
                      checkpoint_every=10, eval_samples=100, workers=2, in_process=False,
                      cpus_per_worker=0.5, max_failures=2)
-    loop = plan.loop_config({"seed": 0}, "t0")
-    trainer = plan.trainer_for(loop, "t0", queue=None)
-    failure = trainer.run_config.failure_config
+    failure = plan.failure_config()
     # Ray Train's default (-1) retries a group that cannot start for ever: the trial hangs.
     assert failure.controller_failure_limit == GROUP_START_RETRIES >= 0
     assert failure.max_failures == 2
-    assert trainer.scaling_config.num_workers == 2
-    assert trainer.scaling_config.resources_per_worker == {"CPU": 0.5}
