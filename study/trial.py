@@ -123,7 +123,6 @@ class TrialPlan:
             ),
         )
 
-
     def failure_config(self) -> train.FailureConfig:
         """Ray Train retries a worker group that fails to start without end by default (a
         trial then hangs where its group can never start): a few retries, then the trial fails

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -44,8 +45,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # default: a test's runs report every second or two, so the poll is the wait. Ray's
     # processes (multi-node test clusters included) inherit this.
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", "0.2")
-    # A worker group's start (new processes importing torch) takes 60 s at worst on a loaded
-    # 2-core machine, Train's default limit: a slow start is not a failure here.
+    # A worker group's start (new processes importing torch) took up to 138 s on this 2-core
+    # machine beside the other pytest worker, past Train's default limit of 60 s: a slow start
+    # is not a failure here.
     os.environ.setdefault("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "180")
     if os.environ.get("PYTEST_XDIST_WORKER"):
         # Two pytest workers share two cores: torch's compute in one takes one core, not both,
@@ -56,8 +58,10 @@ def pytest_configure(config: pytest.Config) -> None:
 RAY_MARK = "pytest.mark.ray"
 
 
+@functools.cache
 def ray_test_files(root: Path) -> set[str]:
-    """Test files (rootdir-relative) with a test that uses Ray, marked in the file's text."""
+    """Test files (rootdir-relative) with a test that uses Ray, marked in the file's text (read
+    once per process: the scheduler, the collection check and the per-test check all ask)."""
     return {str(f.relative_to(root)) for f in (root / "tests").rglob("test_*.py")
             if RAY_MARK in f.read_text()}
 
