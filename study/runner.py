@@ -38,6 +38,7 @@ from study.paths import (
     tracking_uri,
 )
 from study.progress import ProgressCallback
+from study.ray_env import init_ray
 from study.spec import (
     SpecError,
     StudySpec,
@@ -73,13 +74,10 @@ def connect_ray(address: str | None = None) -> None:
         return
     _quiet_start()
     address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"logging_level": "WARNING", "log_to_driver": False}
-    if address:
-        ray.init(address=address, **kwargs)
-    else:
-        # Keep the dashboard: it serves the State API, which Ray Train's placement-group cleaner
-        # needs to see a stopped trial's controller die (else its CPUs stay reserved).
-        ray.init(**kwargs)
+    # No address: a local Ray. It keeps the dashboard, which serves the State API that Ray
+    # Train's placement-group cleaner needs to see a stopped trial's controller die (else its
+    # CPUs stay reserved); study.ray_env points that API at this cluster.
+    init_ray(address or None, logging_level="WARNING", log_to_driver=False)
 
 
 class _DropNotice(logging.Filter):
