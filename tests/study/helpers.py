@@ -49,6 +49,18 @@ def fresh_store(folder: Path) -> str:
 _STORE_TEMPLATE: Path | None = None
 
 
+def session_ray() -> str:
+    """The test session's one local Ray, started if needed the way a study starts one (with
+    study.ray_env's runtime environment): its GCS address."""
+    import ray
+
+    from study.ray_env import init_ray
+
+    if not ray.is_initialized():
+        init_ray("local", num_cpus=2, logging_level="WARNING", log_to_driver=False)
+    return ray.get_runtime_context().gcs_address
+
+
 def write_spec(folder: Path, spec: dict[str, Any]) -> Path:
     path = folder / f"{spec['name']}.yaml"
     path.write_text(yaml.safe_dump(spec))

@@ -21,7 +21,7 @@ from evaluation.toy import hq_radius, toy_metrics
 from study import api
 from study.cli import main
 from study.runner import mlflow_runs_page, mlflow_table
-from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
+from tests.study.helpers import fresh_store, runs_of, session_ray, toy_spec, write_spec
 from trainables.checkpoint import read_meta
 from trainables.data import load_dataset
 
@@ -32,10 +32,7 @@ METRICS = ("modes", "high_quality_pct", "reverse_kl", "mode_freq_l1", "mode_spre
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, _ray_session):
-    import ray
-
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, logging_level="WARNING", log_to_driver=False)
+    session_ray()  # as the (function-scoped) ray_cluster fixture
     tmp = tmp_path_factory.mktemp("export")
     # Through the Python API, its budget set from the command line's --set (the file says 1000).
     spec = toy_spec("export", trainer="pgmgan", budget={"steps": 1000}, eval_every=20,

@@ -5,6 +5,7 @@ node; every trial finishes once, with one MLflow run each."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from pathlib import Path
 
@@ -13,22 +14,38 @@ import pytest
 from study.runner import run_study
 from tests.study.helpers import fresh_store, runs_of, toy_spec, wait_for, write_spec
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.own_cluster]
 
 
-@pytest.fixture
-def three_worker_nodes():
+@pytest.fixture(scope="module")
+def _node_cluster(_ray_session):
+    """One multi-node cluster for this file's tests (each start costs a head and three raylets)."""
     import ray
     from ray.cluster_utils import Cluster
 
-    ray.shutdown()  # the shared local Ray: this test needs a cluster of its own
-    cluster = Cluster(initialize_head=True, connect=True,
-                      head_node_args={"num_cpus": 0, "include_dashboard": True})
-    nodes = [cluster.add_node(num_cpus=1) for _ in range(3)]
-    cluster.wait_for_nodes()
-    yield cluster, nodes
+    from study.ray_env import init_ray
+
+    ray.shutdown()  # the shared local Ray: these tests need a cluster of their own
+    # The dashboard serves the State API; a free port, as 8265 may belong to another Ray here.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cluster = Cluster(initialize_head=True, connect=False,
+                      head_node_args={"num_cpus": 0, "include_dashboard": True,
+                                      "dashboard_port": port})
+    init_ray(cluster.address)  # as `study run --address` joins it
+    yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+@pytest.fixture
+def three_worker_nodes(_node_cluster):
+    """Three live one-CPU worker nodes: the node an earlier test removed is replaced."""
+    while len(_node_cluster.worker_nodes) < 3:
+        _node_cluster.add_node(num_cpus=1)
+    _node_cluster.wait_for_nodes()
+    return _node_cluster, list(_node_cluster.worker_nodes)
 
 
 def reports(study: Path) -> dict[str, list[dict]]:

@@ -1,5 +1,7 @@
 """PBT over nested Train runs (real Ray, MLflow): an exploit copies the donor's weights at the copy
-step (checked against the donor's own checkpoint file) and the optimiser takes the mutated rate."""
+step (checked against the donor's own checkpoint file) and the optimiser takes the mutated rate.
+The two-worker case also checks a 2-worker Ray Train trial as such (gloo on CPU: ranks draw
+different data, the merged checkpoint holds both ranks' RNG state)."""
 
 from __future__ import annotations
 
@@ -115,3 +117,15 @@ def test_pb2_exploit_takes_the_gp_bandits_rate(tmp_path, ray_cluster):
 def test_pbt_exploit_with_two_worker_trials(tmp_path, ray_cluster):
     outcome, uri = run_pbt(tmp_path, "pbt-ddp", trials=2, workers=2)
     check_exploits(outcome, uri, "pbt-ddp", trials=2)
+    # A 2-worker trial (gloo on CPU) trains, reports and ends its MLflow run.
+    assert (outcome.table["reverse_kl"] >= 0).all()
+    _, children = runs_of(uri, "pbt-ddp")
+    assert {c.info.status for c in children} == {"FINISHED"}
+    # Both ranks wrote their RNG state into each merged checkpoint folder, and they differ.
+    states = sorted((outcome.folder / "train").rglob(STATE_FILE))
+    assert states, "no Train checkpoint written"
+    for folder in {s.parent for s in states}:
+        assert {p.name for p in folder.glob("rng_rank*.pt")} == {"rng_rank0.pt", "rng_rank1.pt"}
+        r0 = torch.load(folder / "rng_rank0.pt", weights_only=True)["generator"]
+        r1 = torch.load(folder / "rng_rank1.pt", weights_only=True)["generator"]
+        assert not torch.equal(r0, r1), "ranks must draw different data"

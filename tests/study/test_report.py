@@ -24,7 +24,7 @@ from study.paths import StudyNotFound, StudyRecord
 from study.report import ReportError, compare_studies, write_report
 from study.report.tables import LABELS
 from study.runner import run_study
-from tests.study.helpers import fresh_store, toy_spec, write_spec
+from tests.study.helpers import fresh_store, session_ray, toy_spec, write_spec
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -38,11 +38,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def study(tmp_path_factory, _ray_session):
     """baseline GAN on the grid, 2 lr_g × 2 seeds, reported once for every test here."""
-    import ray
-
-    # As the (function-scoped) ray_cluster fixture: the session's local Ray, started if needed.
-    if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, logging_level="WARNING", log_to_driver=False)
+    session_ray()  # as the (function-scoped) ray_cluster fixture
     tmp = tmp_path_factory.mktemp("report")
     spec = toy_spec("rep", search={"lr_g": {"type": "grid", "values": [1e-4, 5e-4]}},
                     seeds=[0, 1], searcher={"type": "grid"})
