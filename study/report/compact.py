@@ -41,7 +41,7 @@ def compact_png(path: Path, max_side: int = MAX_SIDE) -> tuple[int, int]:
     return before, path.stat().st_size
 
 
-def compact_tree(root: Path, min_bytes: int = 50_000) -> tuple[int, int]:
+def compact_tree(root: Path, min_bytes: int = 10_000) -> tuple[int, int]:
     """Every PNG of at least `min_bytes` under `root`; (bytes before, after) in all."""
     total = [0, 0]
     for path in sorted(root.rglob("*.png")):
