@@ -151,28 +151,6 @@ def _ray_only_in_ray_files(request: pytest.FixtureRequest):
                         f"`@{RAY_MARK}` (it then runs in the Ray worker)")
 
 
-_NICED = False
-RAY_WORKER_NICENESS = 15  # Ray's own default for its worker processes (RAY_worker_niceness)
-
-
-@pytest.fixture(autouse=True)
-def _other_tests_yield_the_cpu(request: pytest.FixtureRequest) -> None:
-    """Under xdist the Ray worker's tests are the suite's critical path (about 810 s of an 830 s
-    run, the other worker's about 350 s). Ray runs its worker processes at nice 15, so beside
-    the other pytest worker at nice 0 a trial got a small share of a core while that worker
-    computed (a PGMGAN study: 20 s alone, 56-84 s beside it). A pytest worker therefore takes
-    Ray's nice 15 once it runs a test outside the Ray files, and the two share the CPU evenly.
-    Not 19: that starved it (the MNIST classifier's training, 79 s at nice 0, took 690 s, and
-    the suite 960 s in CI). The Ray group is the first work unit of its
-    worker (pytest_xdist_make_scheduler), so nothing in it runs niced."""
-    global _NICED
-    if _NICED or not os.environ.get("PYTEST_XDIST_WORKER"):
-        return
-    if request.node.nodeid.split("::", 1)[0] not in ray_test_files(Path(request.config.rootpath)):
-        os.nice(max(0, RAY_WORKER_NICENESS - os.nice(0)))
-        _NICED = True
-
-
 @pytest.fixture(autouse=True)
 def _tracking_uri_per_test():
     """Each test starts with no MLflow tracking URI: `mlflow.set_tracking_uri` also sets
