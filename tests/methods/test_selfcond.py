@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from tests.study.helpers import free_port
 from trainables.checkpoint import STATE_FILE
 from trainables.core.context import RunContext
 from trainables.data import DataBundle, load_dataset
@@ -153,12 +153,6 @@ def test_unknown_network_option_names_the_field():
 # ---- two ranks on gloo, no Ray ---------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     from trainables.core.context import RunContext
     from trainables.data import load_dataset
@@ -186,7 +180,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
 
 def test_two_ranks_agree_on_the_partition(tmp_path):
     # fork: the children reuse the imported modules (spawn re-imports torch, ~10 s each here).
-    mp.start_processes(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True,
+    mp.start_processes(_ddp_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True,
                        start_method="fork")
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)

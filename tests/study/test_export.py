@@ -21,7 +21,14 @@ from evaluation.toy import hq_radius, toy_metrics
 from study import api
 from study.cli import main
 from study.runner import mlflow_runs_page, mlflow_table
-from tests.study.helpers import fresh_store, runs_of, session_ray, toy_spec, write_spec
+from tests.study.helpers import (
+    free_port,
+    fresh_store,
+    runs_of,
+    session_ray,
+    toy_spec,
+    write_spec,
+)
 from trainables.checkpoint import read_meta
 from trainables.data import load_dataset
 
@@ -216,7 +223,6 @@ def test_trial_ids_of_digits_come_back_from_the_mlflow_table_as_text(tmp_path):
 def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
     """MLflow's own UI server on the study's store, read by headless Chromium: the child run
     page shows its short name and its settings, the parent its description."""
-    import socket
     import subprocess
     import sys
     import urllib.request
@@ -228,9 +234,7 @@ def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     parent, children = runs_of(study["uri"], "export")
     child = children[0]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "mlflow", "ui", "--backend-store-uri",
                                study["uri"], "--host", "127.0.0.1", "--port", str(port),
                                "--workers", "1"],

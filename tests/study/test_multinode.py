@@ -5,14 +5,13 @@ node; every trial finishes once, with one MLflow run each."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
 from study.runner import run_study
-from tests.study.helpers import fresh_store, runs_of, toy_spec, wait_for, write_spec
+from tests.study.helpers import free_port, fresh_store, runs_of, toy_spec, wait_for, write_spec
 
 pytestmark = [pytest.mark.ray, pytest.mark.own_cluster]
 
@@ -27,12 +26,9 @@ def _node_cluster(_ray_session):
 
     ray.shutdown()  # the shared local Ray: these tests need a cluster of their own
     # The dashboard serves the State API; a free port, as 8265 may belong to another Ray here.
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     cluster = Cluster(initialize_head=True, connect=False,
                       head_node_args={"num_cpus": 0, "include_dashboard": True,
-                                      "dashboard_port": port})
+                                      "dashboard_port": free_port()})
     init_ray(cluster.address)  # as `study run --address` joins it
     yield cluster
     ray.shutdown()
