@@ -279,11 +279,21 @@ def test_the_mlflow_ui_shows_the_runs_in_a_real_browser(study, tmp_path):
         # red "generated" points), not broken-image boxes. A large window: beside MLflow
         # 3.17's assistant panel, the viewer at 1400 px drew the plots small enough that a
         # loaded report showed exactly the bound's 200 red pixels.
-        page(f"/experiments/{exp}/runs/{parent.info.run_id}/artifacts/report/results.html",
-             "report.png", size="2000,1400")
-        pixels = np.asarray(Image.open(tmp_path / "report.png").convert("RGB")).astype(int)
-        red = (pixels[..., 0] > 180) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)
-        assert red.sum() > 200, f"{red.sum()} red pixels: the report's images did not load"
+        # The viewer fetches the 400 kB page through the one-worker server and shows it in a
+        # blob: iframe; on a loaded machine (CI: 27 red pixels, the "GenAI" badge's outline) the
+        # screenshot can come before the frame is drawn, so a fresh browser looks again, up to
+        # three times. A report that never draws still fails.
+        route = f"/experiments/{exp}/runs/{parent.info.run_id}/artifacts/report/results.html"
+        counts = []
+        for _ in range(3):
+            dom = page(route, "report.png", size="2000,1400")
+            pixels = np.asarray(Image.open(tmp_path / "report.png").convert("RGB")).astype(int)
+            red = (pixels[..., 0] > 180) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)
+            counts.append(int(red.sum()))
+            if counts[-1] > 200:
+                break
+        assert "mlflow-html-iframe" in dom, "the artifact viewer shows no HTML frame"
+        assert counts[-1] > 200, f"{counts} red pixels: the report's images did not load"
     finally:
         server.terminate()
         server.wait(timeout=30)
