@@ -12,7 +12,7 @@ from study.runner import run_study
 from tests.study.helpers import fresh_store, runs_of, toy_spec, write_spec
 from trainables.checkpoint import STATE_FILE
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.train_group]
 
 
 def test_two_worker_image_pgmgan_takes_steps(tmp_path, ray_cluster, shared_datasets,

@@ -114,6 +114,7 @@ def test_pb2_exploit_takes_the_gp_bandits_rate(tmp_path, ray_cluster):
     check_exploits(outcome, uri, "pb2-4", trials=4)
 
 
+@pytest.mark.train_group
 def test_pbt_exploit_with_two_worker_trials(tmp_path, ray_cluster):
     outcome, uri = run_pbt(tmp_path, "pbt-ddp", trials=2, workers=2)
     check_exploits(outcome, uri, "pbt-ddp", trials=2)

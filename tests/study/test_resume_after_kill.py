@@ -28,7 +28,8 @@ from tests.study.helpers import fresh_store, runs_of, toy_spec, wait_for, write_
 pytestmark = pytest.mark.ray
 
 
-@pytest.mark.parametrize("group", ["auto", "always"])  # in the trial's process; via Ray Train
+@pytest.mark.parametrize(  # in the trial's process; via Ray Train
+    "group", ["auto", pytest.param("always", marks=pytest.mark.train_group)])
 def test_killed_driver_resumes_without_duplicates(tmp_path, ray_cluster, capsys, group):
     # One trial at a time: the kill leaves the first trial part-way and the second unsuggested.
     spec = toy_spec("killme", budget={"steps": 300}, eval_every=50, checkpoint_every=50,

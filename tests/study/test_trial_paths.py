@@ -27,6 +27,7 @@ def _final_digests(folder: Path, step: int) -> set[str]:
     return {m["weights_digest"] for m in metas if m["step"] == step}
 
 
+@pytest.mark.train_group
 def test_one_worker_trial_skips_train_and_matches_its_weights(tmp_path, ray_cluster):
     uri = fresh_store(tmp_path)
     before = _train_workers(ray_cluster)
