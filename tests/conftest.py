@@ -95,8 +95,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tests come first (the suite's critical path, see pytest_xdist_make_scheduler), and among
     them those that start Ray Train worker groups (`train_group`) come after the rest: their
     process starts are the CPU-hungriest part of the Ray worker's work, and by then the other
-    worker has finished its CPU-heavy files (measured in CI: the two-worker image PGMGAN test
-    took 128 s beside them, 41 s with the machine to itself)."""
+    worker has finished its CPU-heavy files (measured in clean CI runs: the two-worker image
+    PGMGAN test took 128 s beside them, 31-35 s after them)."""
     ray_files = ray_test_files(Path(config.rootpath))
     items.sort(key=lambda i: (i.nodeid.split("::", 1)[0] not in ray_files,
                               i.get_closest_marker("own_cluster") is not None,
