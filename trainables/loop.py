@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from trainables import checkpoint
 from trainables.core import streams
 from trainables.core.context import RunContext
-from trainables.core.method import GANMethod
+from trainables.core.method import GANMethod, decay_lr
 from trainables.data import load_dataset
 from trainables.registry import get_method
 from trainables.scoring.evaluate import evaluate
@@ -170,6 +170,8 @@ def train_loop(
     t0, t_start = time.perf_counter(), time.monotonic()
     step = start
     while step < cfg.steps:
+        if method_cfg.lr_decay_from < 1:
+            decay_lr(method.optimizers().values(), step, cfg.steps, method_cfg.lr_decay_from)
         losses = method.train_step(step)
         method.update_average()
         step += 1

@@ -50,6 +50,11 @@ class MethodConfig(BaseModel):
         "and evaluation use instead of G (0: off, as in the papers; 0.999 averages about the "
         "last 1000 steps); its BN statistics are re-estimated before it samples",
     )
+    lr_decay_from: float = Field(
+        1.0, gt=0, le=1, description="fraction of the run's steps after which every "
+        "optimiser's learning rate falls linearly to 0 at the last step (1: constant, as in the "
+        "papers); it damps the late G/D oscillation that a constant rate keeps up",
+    )
     g_ema_bn_batches: int = Field(
         100, ge=1, description="batches (of batch_size) that estimate the average's BN statistics"
     )
@@ -163,7 +168,21 @@ class GANMethod(ABC):
             lr = getattr(cfg, f"lr_{name[-1]}", None) if name in ("opt_g", "opt_d") else None
             if lr is not None:
                 for group in opt.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = group["base_lr"] = lr  # a decay scales the new rate
+
+
+def decay_lr(optimizers: Iterable[torch.optim.Optimizer], step: int, steps: int,
+             decay_from: float) -> None:
+    """Linear decay to 0 at `steps` from step `decay_from`·steps on (`lr_decay_from`): each
+    group's rate is its `base_lr` (its rate when first scaled, kept in the optimiser's state, so a
+    resumed run continues the same schedule) times the remaining fraction."""
+    start = decay_from * steps
+    if step < start:
+        return
+    factor = (steps - step) / max(steps - start, 1.0)
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = group.setdefault("base_lr", group["lr"]) * factor
 
 
 def adam(
