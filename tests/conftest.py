@@ -69,6 +69,11 @@ def ray_test_files(root: Path) -> set[str]:
             if RAY_MARK in f.read_text()}
 
 
+def in_ray_file(config: pytest.Config, nodeid: str) -> bool:
+    """Whether a test (or a scheduling scope) lives in a Ray test file."""
+    return nodeid.split("::", 1)[0] in ray_test_files(Path(config.rootpath))
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under pytest-xdist (`-n 2`, as scripts/test.sh runs the suite): every Ray test file goes
     to one worker, so that a session has one Ray instance, started once; the other files run
@@ -78,12 +83,10 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     config.option.loadscopereorder = False  # not largest first: collection order
-    ray_files = ray_test_files(Path(config.rootpath))
 
     class RayApart(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return "ray" if path in ray_files else path
+            return "ray" if in_ray_file(config, nodeid) else nodeid.split("::", 1)[0]
 
     return RayApart(config, log)
 
@@ -97,12 +100,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     process starts are the CPU-hungriest part of the Ray worker's work, and by then the other
     worker has finished its CPU-heavy files (measured in clean CI runs: the two-worker image
     PGMGAN test took 128 s beside them, 31-35 s after them)."""
-    ray_files = ray_test_files(Path(config.rootpath))
-    items.sort(key=lambda i: (i.nodeid.split("::", 1)[0] not in ray_files,
+    items.sort(key=lambda i: (not in_ray_file(config, i.nodeid),
                               i.get_closest_marker("own_cluster") is not None,
                               i.get_closest_marker("train_group") is not None))
-    stray = [i.nodeid for i in items if i.get_closest_marker("ray")
-             and i.nodeid.split("::", 1)[0] not in ray_files]
+    stray = [i.nodeid for i in items
+             if i.get_closest_marker("ray") and not in_ray_file(config, i.nodeid)]
     if stray:
         raise pytest.UsageError(f"tests marked ray in a file that does not spell `{RAY_MARK}`: "
                                 f"{stray[:3]}")
@@ -150,8 +152,7 @@ def _ray_only_in_ray_files(request: pytest.FixtureRequest):
     before = _ray_up()
     yield
     if not before and _ray_up():
-        root = Path(request.config.rootpath)
-        if request.node.nodeid.split("::", 1)[0] not in ray_test_files(root):
+        if not in_ray_file(request.config, request.node.nodeid):
             pytest.fail(f"{request.node.nodeid} started or joined Ray: mark it "
                         f"`@{RAY_MARK}` (it then runs in the Ray worker)")
 
