@@ -94,6 +94,11 @@ METRIC_TABLE: tuple[Metric, ...] = (
            "share of samples (Stacked MNIST: of channels) the reference classifier reads with "
            "p >= 0.9: below about 0.8 a mode count counts classifier noise, not modes "
            "(real data: 0.96)", True, when="a reference classifier for the data"),
+    Metric("between_frac", "min", _all("image"), "between two modes",
+           "share of samples (Stacked MNIST: of channels) the reference classifier reads as two "
+           "classes at once (top two p >= 0.9 together, top p < 0.9): samples between modes, "
+           "the mode connecting the papers fight (real data: 0.03)", True,
+           when="a reference classifier for the data"),
     Metric("modes_confident", "max", _all("image"), "modes (confident samples)",
            "modes covered by the samples the reference classifier reads with p >= 0.9 (Stacked "
            "MNIST: all three channels): a count classifier noise cannot inflate", True,

@@ -27,7 +27,7 @@ import numpy as np
 from evaluation.errors import MetricInputError
 
 __all__ = ["mode_histogram", "reverse_kl", "mode_freq_l1", "modes_covered", "mode_metrics",
-           "confident_share", "confident_mask", "modes_confident"]
+           "confident_share", "confident_mask", "between_mask", "modes_confident"]
 
 CONFIDENT = 0.9  # the learning gate's threshold on the reference classifier's top probability
 
@@ -118,15 +118,27 @@ def mode_metrics(counts: Sequence[float] | np.ndarray, min_count: int = 1,
     }
 
 
-def confident_mask(logits: np.ndarray, threshold: float = CONFIDENT) -> np.ndarray:
-    """Which rows the reference classifier reads with top softmax probability >= `threshold`."""
+def _probabilities(logits: np.ndarray) -> np.ndarray:
     z = np.asarray(logits, dtype=np.float64)
     if z.ndim != 2 or z.shape[0] == 0 or z.shape[1] < 2:
         raise MetricInputError(f"logits: expected an (n >= 1, classes >= 2) array, got {z.shape}")
     if not np.isfinite(z).all():
         raise MetricInputError("logits: expected finite values")
-    z = z - z.max(axis=1, keepdims=True)
-    return 1.0 / np.exp(z).sum(axis=1) >= threshold  # softmax of the max (its shifted logit is 0)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def confident_mask(logits: np.ndarray, threshold: float = CONFIDENT) -> np.ndarray:
+    """Which rows the reference classifier reads with top softmax probability >= `threshold`."""
+    return _probabilities(logits).max(axis=1) >= threshold
+
+
+def between_mask(logits: np.ndarray, threshold: float = CONFIDENT) -> np.ndarray:
+    """Which rows the classifier reads as two classes at once: not confident, but the top two
+    probabilities together reach `threshold`. Such a sample lies between two modes (the mode
+    connecting that a connected latent forces on G); the unconfident rest is read as no class."""
+    top2 = np.sort(_probabilities(logits), axis=1)[:, -2:]
+    return (top2[:, 1] < threshold) & (top2.sum(axis=1) >= threshold)
 
 
 def confident_share(logits: np.ndarray, threshold: float = CONFIDENT) -> float:

@@ -22,7 +22,8 @@ import pandas as pd
 COLUMNS = [("modes_covered", "modes", 0), ("modes_confident", "modes (confident)", 0),
            ("reverse_kl_log10", "KL log10 (data)", 3),
            ("reverse_kl_log10_uniform", "KL log10 (uniform)", 3),
-           ("confident_frac", "gate", 3), ("fid", "FID", 1), ("precision", "P", 3),
+           ("confident_frac", "gate", 3),
+           ("between_frac", "between", 3), ("fid", "FID", 1), ("precision", "P", 3),
            ("recall", "R", 3), ("coverage", "C", 3), ("acc", "ACC", 3), ("nmi", "NMI", 3)]
 KEEP = ("results.jsonl", "progress.jsonl", "runner.log", "gpu.txt", "throughput.json")
 

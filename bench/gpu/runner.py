@@ -277,7 +277,8 @@ def run_plan(plan: dict[str, Any], out: Path, work_root: Path, data_root: str | 
                 packer.log(f"{name}: done in {time.monotonic() - t0:.0f} s, step "
                            f"{fin.get('step')}, modes {fin.get('final/modes_covered')} "
                            f"({fin.get('final/modes_confident')} confident), gate "
-                           f"{fin.get('final/confident_frac')}, fid {fin.get('final/fid')}")
+                           f"{fin.get('final/confident_frac')} (between two "
+                           f"{fin.get('final/between_frac')}), fid {fin.get('final/fid')}")
             else:
                 tail = (work / "stdout.log").read_text()[-1500:]
                 packer.log(f"{name}: FAILED ({record.get('error')})\n{tail}")

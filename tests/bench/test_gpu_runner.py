@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from bench.gpu import prepare
+from bench.gpu import prepare, rescore
 from evaluation.classifiers import build_classifier, save_classifier
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ def tiny_plan() -> dict:
     }
 
 
-def test_runner_trains_scores_and_packs_each_run(tmp_path, shared_datasets):
+def test_runner_trains_scores_and_packs_each_run(tmp_path, shared_datasets, monkeypatch):
     # An untrained MNIST classifier stands in for the reference: the scoring path runs in full;
     # its readings are not asserted.
     clf = tmp_path / "classifiers"
@@ -69,6 +69,7 @@ def test_runner_trains_scores_and_packs_each_run(tmp_path, shared_datasets):
     assert final["step"] == 4 and final["n_samples"] == 300 and final["n_prdc"] == 100
     assert 1 <= final["final/modes_covered"] <= 300
     assert 0.0 <= final["final/confident_frac"] <= 1.0
+    assert 0.0 <= final["final/between_frac"] <= 1.0 - final["final/confident_frac"]
     assert final["protocol"]["n_fake_prdc"] == 100 and final["protocol"]["n_fake"] == 300
     assert all(0 <= r["confident_frac"] <= 1 for r in ok["reports"])
 
@@ -93,6 +94,18 @@ def test_runner_trains_scores_and_packs_each_run(tmp_path, shared_datasets):
     assert all(p["steps"] >= 1 for s in table["sharing"].values() for p in s["per_process"])
     log = (out / "runner.log").read_text()
     assert "tiny_baseline: done" in log and "tiny_broken: FAILED" in log
+
+    # Scored again from the kept checkpoints: the last one reproduces the final scores.
+    monkeypatch.setenv("STUDY_CLASSIFIERS_DIR", str(carry / "classifiers"))
+    again = tmp_path / "rescored.jsonl"
+    assert rescore.main([str(tmp_path / "w/work/tiny_baseline"), "--samples", "300",
+                         "--prdc-samples", "100", "--data-root", str(carry / "data"),
+                         "--out", str(again)]) == 0
+    rows = [json.loads(line) for line in again.open()]
+    assert [r["step"] for r in rows] == [2, 4]
+    assert {k: v for k, v in rows[-1].items() if k.startswith("final/")} == \
+        {k: v for k, v in final.items() if k.startswith("final/")}
+    assert rescore.main([str(tmp_path / "w/work/tiny_broken")]) == 2  # no checkpoint: refused
 
 
 def test_a_bad_plan_is_refused_with_the_field_named(tmp_path):

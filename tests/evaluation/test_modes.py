@@ -93,3 +93,19 @@ def test_modes_confident_ignores_samples_read_without_confidence():
     assert modes_confident(modes, np.zeros(len(modes), bool), 10) == 0  # all noise: none
     with pytest.raises(MetricInputError, match="one flag per sample"):
         modes_confident(modes, mask[:-1], 10)
+
+
+def test_between_mask_finds_the_rows_read_as_two_classes_at_once():
+    from evaluation.modes import between_mask, confident_mask
+
+    p = np.array([[0.95, 0.05, 0.0, 0.0],   # confident: not between
+                  [0.5, 0.45, 0.05, 0.0],   # two classes at once (0.95 together)
+                  [0.62, 0.3, 0.08, 0.0],   # 0.92 together: between
+                  [0.4, 0.3, 0.2, 0.1],     # no class
+                  [0.25, 0.25, 0.25, 0.25]])
+    logits = np.log(np.clip(p, 1e-12, None)) + 3.0  # a shift leaves the softmax alone
+    assert between_mask(logits).tolist() == [False, True, True, False, False]
+    assert confident_mask(logits).tolist() == [True, False, False, False, False]
+    assert between_mask(logits, threshold=0.96).tolist() == [True, False, False, False, False]
+    with pytest.raises(MetricInputError, match="logits"):
+        between_mask(np.zeros(4))

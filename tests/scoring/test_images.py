@@ -243,8 +243,12 @@ def test_stacked_mnist_per_channel_features_and_1000_modes(env, shared_datasets,
     # Modes among the samples whose three channels all read with p >= 0.9, counted directly.
     from evaluation.classifiers import stacked_mnist_channel_logits
 
-    p = stacked_mnist_channel_logits(tiny_classifier, samples).softmax(1).amax(1)
+    probs = stacked_mnist_channel_logits(tiny_classifier, samples).softmax(1)
+    p = probs.amax(1)
     sure = (p >= 0.9).reshape(-1, 3).all(1)
+    top2 = probs.topk(2, dim=1).values.sum(1)
+    between = ((p < 0.9) & (top2 >= 0.9)).float().mean()
+    assert metrics["between_frac"] == pytest.approx(float(between), abs=1e-6)
     assert metrics["modes_confident"] == len(torch.unique(modes[sure])) <= metrics["modes_covered"]
     assert metrics["confident_frac"] == pytest.approx(float((p >= 0.9).float().mean()))
     proto = json.loads((out / "protocol.json").read_text())

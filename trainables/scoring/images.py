@@ -38,6 +38,7 @@ from evaluation.errors import FeatureExtractorError, RankDeficientWarning
 from evaluation.features import Extractor, get_extractor, inception_weights_file
 from evaluation.fid import FeatureStats
 from evaluation.modes import (
+    between_mask,
     confident_mask,
     mode_histogram,
     modes_confident,
@@ -326,6 +327,7 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         metrics |= mode_stats(modes, 1000, data.info["priors"])
         sure = confident_mask(channel_logits.numpy())
         metrics["confident_frac"] = float(sure.mean())
+        metrics["between_frac"] = float(between_mask(channel_logits.numpy()).mean())
         # Modes among the samples whose three channels all read confidently.
         metrics["modes_confident"] = modes_confident(modes, sure.reshape(-1, 3).all(1), 1000)
         # PacGAN's and the papers' reference is uniform over the 1000 triples: both are kept.
@@ -333,9 +335,10 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         mode_note = (f"{clf_note} per channel (stacked_mnist_modes), 1000 modes, p_data = the "
                      f"data's triple frequencies (PacGAN's uniform reference differs by "
                      f"sampling noise); confident_frac = share of channels read with p >= "
-                     f"0.9 (the learning gate); modes_confident = modes among samples "
-                     f"whose channels all read so; reverse_kl_log10_uniform against the uniform "
-                     f"1000")
+                     f"0.9 (the learning gate); between_frac = share of channels read as two "
+                     f"digits at once (top-2 p >= 0.9 together); modes_confident = modes "
+                     f"among samples whose channels all read so; reverse_kl_log10_uniform "
+                     f"against the uniform 1000")
     elif clf is not None and data.y is not None:
         lg = logits if clf is ex and logits is not None else clf.logits(samples)
         mapping = class_to_mode(data, lg.shape[1])
@@ -344,9 +347,11 @@ def image_metrics(samples: torch.Tensor, data: DataBundle, features: str = "auto
         metrics |= mode_stats(modes, n_modes, data.info["priors"])
         sure = confident_mask(lg.numpy())
         metrics["confident_frac"] = float(sure.mean())
+        metrics["between_frac"] = float(between_mask(lg.numpy()).mean())
         metrics["modes_confident"] = modes_confident(modes, sure, n_modes)
         mode_note = (f"{clf_note} argmax → {n_modes} modes, p_data = the data's class priors; "
                      f"confident_frac = share of samples read with p >= 0.9 (the learning gate); "
+                     f"between_frac = share read as two classes at once; "
                      f"modes_confident = modes among those samples")
 
     desc = ex.describe()
