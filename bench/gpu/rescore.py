@@ -33,13 +33,18 @@ def checkpoints(run_dir: Path, last: bool) -> list[Path]:
 
 
 def rescore(run_dir: Path, samples: int, prdc_samples: int, last: bool,
-            data_root: str | None) -> list[dict[str, Any]]:
+            data_root: str | None, out: Path | None = None) -> list[dict[str, Any]]:
+    """Each checkpoint's scores, printed and (with `out`) appended as soon as it is scored, so
+    an interrupted rescore keeps what it did."""
     run = {"final_samples": samples, "final_prdc_samples": prdc_samples}
     rows = []
     for folder in checkpoints(run_dir, last):
         scores, _ = final_scores(folder, run, data_root)
         scores.pop("protocol", None)
         rows.append({"run": run_dir.name, **scores})
+        if out is not None:
+            with open(out, "a") as f:
+                f.write(json.dumps(rows[-1], default=str) + "\n")
         shown = ", ".join(f"{label} {scores.get(f'final/{key}', float('nan')):.4g}"
                           for key, label in SHOWN)
         print(f"{run_dir.name} step {scores['step']}: {shown}", flush=True)
@@ -63,10 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     for run_dir in args.runs:
-        rows = rescore(run_dir, args.samples, args.prdc_samples, args.last, args.data_root)
-        if args.out is not None:
-            with open(args.out, "a") as f:
-                f.writelines(json.dumps(r, default=str) + "\n" for r in rows)
+        rescore(run_dir, args.samples, args.prdc_samples, args.last, args.data_root, args.out)
     return 0
 
 
