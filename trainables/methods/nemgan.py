@@ -284,7 +284,7 @@ class NEMGAN(AdversarialMethod):
                  (self.opt_alpha, cfg.alpha_lr), (self.opt_inv, cfg.lr_inverter)]
         for opt, lr in pairs:
             for group in opt.param_groups if opt is not None else []:
-                group["lr"] = lr
+                group["lr"] = group["base_lr"] = lr  # a decay scales the new rate
 
     # ---- latents ---------------------------------------------------------------------------
 
