@@ -167,8 +167,13 @@ class GANMethod(ABC):
         for name, opt in self.optimizers().items():
             lr = getattr(cfg, f"lr_{name[-1]}", None) if name in ("opt_g", "opt_d") else None
             if lr is not None:
-                for group in opt.param_groups:
-                    group["lr"] = group["base_lr"] = lr  # a decay scales the new rate
+                set_lr(opt, lr)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """A new rate for every group (a PBT exploit's): also the base that `decay_lr` scales."""
+    for group in opt.param_groups:
+        group["lr"] = group["base_lr"] = lr
 
 
 def decay_lr(optimizers: Iterable[torch.optim.Optimizer], step: int, steps: int,

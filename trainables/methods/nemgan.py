@@ -58,6 +58,7 @@ from trainables.core.method import (
     backward_to,
     d_logits,
     eval_mode,
+    set_lr,
 )
 from trainables.data import DataBundle, DatasetError
 from trainables.methods import nemgan_prior as npr
@@ -283,8 +284,8 @@ class NEMGAN(AdversarialMethod):
         pairs = [(self.opt_g, cfg.lr_g), (self.opt_d, cfg.lr_d), (self.opt_h, cfg.lr_h),
                  (self.opt_alpha, cfg.alpha_lr), (self.opt_inv, cfg.lr_inverter)]
         for opt, lr in pairs:
-            for group in opt.param_groups if opt is not None else []:
-                group["lr"] = group["base_lr"] = lr  # a decay scales the new rate
+            if opt is not None:
+                set_lr(opt, lr)
 
     # ---- latents ---------------------------------------------------------------------------
 
